@@ -1,0 +1,252 @@
+// Type inference for every op in ops.def.
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "ir/graph.h"
+#include "ir/status.h"
+
+namespace kiln {
+namespace {
+
+absl::Status Fail(absl::string_view msg) { return absl::InvalidArgumentError(msg); }
+
+absl::Status CheckSchema(const Node& node, int arity) {
+  const OpInfo& info = GetOpInfo(node.op);
+  if (arity < info.min_inputs || arity > info.max_inputs) {
+    return Fail(absl::StrCat(
+        "takes ", info.min_inputs,
+        info.min_inputs == info.max_inputs ? std::string() : absl::StrCat(" to ", info.max_inputs),
+        " inputs, got ", arity));
+  }
+  for (const AttrSpec& spec : info.attrs) {
+    auto it = node.attrs.find(spec.name);
+    if (it == node.attrs.end()) return Fail(absl::StrCat("missing attribute '", spec.name, "'"));
+    if (it->second.kind != spec.kind) {
+      return Fail(absl::StrCat("attribute '", spec.name, "' must be ", AttrKindName(spec.kind)));
+    }
+  }
+  for (const auto& entry : node.attrs) {
+    bool known = std::any_of(info.attrs.begin(), info.attrs.end(),
+                             [&](const AttrSpec& s) { return s.name == entry.first; });
+    if (!known) return Fail(absl::StrCat("unknown attribute '", entry.first, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExpectF32(const TensorType& t, absl::string_view what) {
+  if (t.dtype != DType::kF32) {
+    return Fail(absl::StrCat(what, " must be f32, got ", TypeToString(t)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExpectRank(const TensorType& t, int rank, absl::string_view what) {
+  if (t.rank() != rank) {
+    return Fail(absl::StrCat(what, " must have rank ", rank, ", got ", TypeToString(t)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExpectPair(const std::vector<int64_t>& v, absl::string_view what) {
+  if (v.size() != 2 || v[0] <= 0 || v[1] <= 0) {
+    return Fail(absl::StrCat(what, " must be two positive integers, got ", DimsToString(v)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExpectPadding(const std::string& padding) {
+  if (padding != "valid" && padding != "same") {
+    return Fail(absl::StrCat("padding must be \"valid\" or \"same\", got \"", padding, "\""));
+  }
+  return absl::OkStatus();
+}
+
+// Shared by Conv2D and the pools: output [N, OH, OW, channels].
+absl::StatusOr<TensorType> InferWindow(const TensorType& x, const std::vector<int64_t>& window,
+                                       const std::vector<int64_t>& strides,
+                                       const std::string& padding, int64_t channels,
+                                       absl::string_view window_what) {
+  KILN_RETURN_IF_ERROR(ExpectF32(x, "input"));
+  KILN_RETURN_IF_ERROR(ExpectRank(x, 4, "input (NHWC)"));
+  KILN_RETURN_IF_ERROR(ExpectPair(strides, "strides"));
+  KILN_RETURN_IF_ERROR(ExpectPadding(padding));
+  TensorType out{DType::kF32, {x.dims[0], 0, 0, channels}};
+  for (int axis = 0; axis < 2; ++axis) {
+    auto size = WindowOutputSize(x.dims[1 + axis], window[axis], strides[axis], padding);
+    if (!size.ok()) {
+      return Fail(absl::StrCat(window_what, " ", window[0], "x", window[1],
+                               " does not fit the input ", x.dims[1], "x", x.dims[2],
+                               " with padding ", padding));
+    }
+    out.dims[1 + axis] = *size;
+  }
+  return out;
+}
+
+absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank) {
+  if (axis < -rank || axis >= rank) {
+    return Fail(absl::StrCat("axis ", axis, " is out of range for rank ", rank));
+  }
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+absl::StatusOr<TensorType> InferReduce(const Node& node, const TensorType& x) {
+  std::set<int> axes;
+  for (int64_t a : node.GetInts("axes")) {
+    KILN_ASSIGN_OR_RETURN(int axis, NormalizeAxis(a, x.rank()));
+    if (!axes.insert(axis).second) return Fail(absl::StrCat("axis ", a, " repeated"));
+  }
+  int64_t keepdims = node.GetInt("keepdims");
+  if (keepdims != 0 && keepdims != 1) return Fail("keepdims must be 0 or 1");
+  TensorType out{x.dtype, {}};
+  for (int i = 0; i < x.rank(); ++i) {
+    if (!axes.count(i)) {
+      out.dims.push_back(x.dims[i]);
+    } else if (keepdims) {
+      out.dims.push_back(1);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<TensorType> InferBinary(const TensorType& a, const TensorType& b) {
+  if (a.dtype != b.dtype) {
+    return Fail(absl::StrCat("operand dtypes differ: ", TypeToString(a), " vs ", TypeToString(b)));
+  }
+  if (a.dims == b.dims || b.rank() == 0) return a;
+  if (a.rank() == 0) return b;
+  return Fail(absl::StrCat("operand shapes differ: ", TypeToString(a), " vs ", TypeToString(b),
+                           " (only equal shapes or a scalar operand broadcast)"));
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> WindowOutputSize(int64_t in, int64_t window, int64_t stride,
+                                         absl::string_view padding) {
+  if (in <= 0 || window <= 0 || stride <= 0) return Fail("sizes must be positive");
+  if (padding == "same") return (in + stride - 1) / stride;
+  if (window > in) return Fail("window larger than input");
+  return (in - window) / stride + 1;
+}
+
+int64_t WindowPadBefore(int64_t in, int64_t out, int64_t window, int64_t stride,
+                        absl::string_view padding) {
+  if (padding != "same") return 0;
+  int64_t total = std::max<int64_t>((out - 1) * stride + window - in, 0);
+  return total / 2;
+}
+
+absl::StatusOr<TensorType> InferType(const Node& node, const std::vector<TensorType>& in) {
+  KILN_RETURN_IF_ERROR(CheckSchema(node, static_cast<int>(in.size())));
+  switch (node.op) {
+    case OpKind::kInput:
+    case OpKind::kParameter: {
+      KILN_RETURN_IF_ERROR(CheckedByteSize(node.type).status());
+      return node.type;
+    }
+    case OpKind::kConstant: {
+      KILN_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(node.type.dims));
+      int64_t values = static_cast<int64_t>(node.GetFloats("value").size());
+      if (values != n) {
+        return Fail(absl::StrCat("has ", values, " values for type ", TypeToString(node.type)));
+      }
+      return node.type;
+    }
+    case OpKind::kConv2D: {
+      const TensorType& x = in[0];
+      const TensorType& w = in[1];
+      KILN_RETURN_IF_ERROR(ExpectF32(w, "filter"));
+      KILN_RETURN_IF_ERROR(ExpectRank(w, 4, "filter (HWIO)"));
+      KILN_RETURN_IF_ERROR(ExpectRank(x, 4, "input (NHWC)"));
+      if (w.dims[2] != x.dims[3]) {
+        return Fail(absl::StrCat("filter ", TypeToString(w), " expects ", w.dims[2],
+                                 " input channels but the input ", TypeToString(x), " has ",
+                                 x.dims[3]));
+      }
+      if (in.size() == 3) {
+        KILN_RETURN_IF_ERROR(ExpectF32(in[2], "bias"));
+        if (in[2].dims != Dims{w.dims[3]}) {
+          return Fail(absl::StrCat("bias ", TypeToString(in[2]), " must be [", w.dims[3], "]"));
+        }
+      }
+      return InferWindow(x, {w.dims[0], w.dims[1]}, node.GetInts("strides"),
+                         node.GetStr("padding"), w.dims[3], "kernel");
+    }
+    case OpKind::kMaxPool2D:
+    case OpKind::kAvgPool2D: {
+      const auto& pool = node.GetInts("pool");
+      KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
+      KILN_RETURN_IF_ERROR(ExpectRank(in[0], 4, "input (NHWC)"));
+      return InferWindow(in[0], pool, node.GetInts("strides"), node.GetStr("padding"),
+                         in[0].dims[3], "pool");
+    }
+    case OpKind::kReshape: {
+      const Dims& shape = node.GetInts("shape");
+      KILN_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(shape));
+      if (n != NumElements(in[0].dims)) {
+        return Fail(absl::StrCat("cannot reshape ", TypeToString(in[0]), " to ",
+                                 DimsToString(shape)));
+      }
+      return TensorType{in[0].dtype, shape};
+    }
+    case OpKind::kMatMul: {
+      const TensorType& a = in[0];
+      const TensorType& b = in[1];
+      KILN_RETURN_IF_ERROR(ExpectF32(a, "lhs"));
+      KILN_RETURN_IF_ERROR(ExpectF32(b, "rhs"));
+      KILN_RETURN_IF_ERROR(ExpectRank(a, 2, "lhs"));
+      KILN_RETURN_IF_ERROR(ExpectRank(b, 2, "rhs"));
+      bool ta = node.GetInt("transpose_a") != 0;
+      bool tb = node.GetInt("transpose_b") != 0;
+      int64_t m = ta ? a.dims[1] : a.dims[0];
+      int64_t ka = ta ? a.dims[0] : a.dims[1];
+      int64_t kb = tb ? b.dims[1] : b.dims[0];
+      int64_t n = tb ? b.dims[0] : b.dims[1];
+      if (ka != kb) {
+        return Fail(absl::StrCat("inner dimensions differ: ", TypeToString(a), " x ",
+                                 TypeToString(b), ta ? " (lhs transposed)" : "",
+                                 tb ? " (rhs transposed)" : ""));
+      }
+      return TensorType{DType::kF32, {m, n}};
+    }
+    case OpKind::kBiasAdd: {
+      KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));
+      KILN_RETURN_IF_ERROR(ExpectF32(in[1], "bias"));
+      if (in[0].rank() < 1 || in[1].dims != Dims{in[0].dims.back()}) {
+        return Fail(absl::StrCat("bias ", TypeToString(in[1]),
+                                 " must match the last dimension of ", TypeToString(in[0])));
+      }
+      return in[0];
+    }
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv:
+      return InferBinary(in[0], in[1]);
+    case OpKind::kRelu:
+    case OpKind::kSigmoid:
+    case OpKind::kTanh:
+      KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));
+      return in[0];
+    case OpKind::kSoftmax:
+      KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));
+      KILN_RETURN_IF_ERROR(NormalizeAxis(node.GetInt("axis"), in[0].rank()).status());
+      return in[0];
+    case OpKind::kReduceSum:
+    case OpKind::kReduceMean:
+    case OpKind::kReduceMax:
+      KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));
+      return InferReduce(node, in[0]);
+    case OpKind::kArgMax: {
+      KILN_ASSIGN_OR_RETURN(int axis, NormalizeAxis(node.GetInt("axis"), in[0].rank()));
+      if (in[0].dims[axis] == 0) return Fail("argmax over an empty axis");
+      TensorType out{DType::kI32, in[0].dims};
+      out.dims.erase(out.dims.begin() + axis);
+      return out;
+    }
+  }
+  return Fail("unhandled op");
+}
+
+}  // namespace kiln

@@ -1,0 +1,122 @@
+#include "runtime/interpreter.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "ir/status.h"
+#include "runtime/kernels.h"
+
+namespace kiln {
+namespace {
+
+void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
+  switch (node.op) {
+    case OpKind::kInput:
+    case OpKind::kParameter:
+    case OpKind::kConstant:
+      return;  // Values live in their tensors already.
+    case OpKind::kConv2D:
+      return kernels::Conv2D(node, in, out);
+    case OpKind::kMaxPool2D:
+      return kernels::MaxPool2D(node, in, out);
+    case OpKind::kAvgPool2D:
+      return kernels::AvgPool2D(node, in, out);
+    case OpKind::kReshape:
+      std::memcpy(out->raw(), in[0]->raw(), out->bytes());
+      return;
+    case OpKind::kMatMul:
+      return kernels::MatMul(node, in, out);
+    case OpKind::kBiasAdd:
+      return kernels::BiasAdd(node, in, out);
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv:
+      return kernels::Binary(node, in, out);
+    case OpKind::kRelu:
+    case OpKind::kSigmoid:
+    case OpKind::kTanh:
+      return kernels::Unary(node, in, out);
+    case OpKind::kSoftmax:
+      return kernels::Softmax(node, in, out);
+    case OpKind::kReduceSum:
+    case OpKind::kReduceMean:
+    case OpKind::kReduceMax:
+      return kernels::Reduce(node, in, out);
+    case OpKind::kArgMax:
+      return kernels::ArgMax(node, in, out);
+  }
+}
+
+class Interpreter final : public Executable {
+ public:
+  Interpreter(Graph graph, std::vector<NodeId> order)
+      : graph_(std::move(graph)), order_(std::move(order)) {
+    values_.reserve(graph_.num_nodes());
+    for (const Node& node : graph_.nodes()) {
+      values_.emplace_back(node.type);
+      if (node.op == OpKind::kConstant) {
+        const std::vector<float>& v = node.GetFloats("value");
+        Tensor& t = values_.back();
+        for (int64_t i = 0; i < t.size(); ++i) {
+          if (t.dtype() == DType::kF32) {
+            t.f32()[i] = v[i];
+          } else {
+            t.i32()[i] = static_cast<int32_t>(v[i]);
+          }
+        }
+      }
+    }
+  }
+
+  const Graph& graph() const override { return graph_; }
+
+  absl::Status SetTensor(absl::string_view name, const Tensor& value) override {
+    NodeId id = graph_.Find(name);
+    if (id < 0) return absl::NotFoundError(absl::StrCat("no node named '", name, "'"));
+    const Node& node = graph_.node(id);
+    if (node.op != OpKind::kInput && node.op != OpKind::kParameter) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node '", name, "' is a ", OpName(node.op), ", not an Input or Parameter"));
+    }
+    if (value.type() != node.type) {
+      return absl::InvalidArgumentError(absl::StrCat("node '", name, "' expects ",
+                                                     TypeToString(node.type), ", got ",
+                                                     TypeToString(value.type())));
+    }
+    values_[id] = value;
+    return absl::OkStatus();
+  }
+
+  absl::Status Run() override {
+    kernels::Inputs in;
+    for (NodeId id : order_) {
+      const Node& node = graph_.node(id);
+      in.clear();
+      for (NodeId input : node.inputs) in.push_back(&values_[input]);
+      RunNode(node, in, &values_[id]);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<Tensor> GetTensor(absl::string_view name) const override {
+    NodeId id = graph_.Find(name);
+    if (id < 0) return absl::NotFoundError(absl::StrCat("no node named '", name, "'"));
+    return values_[id];
+  }
+
+ private:
+  Graph graph_;
+  std::vector<NodeId> order_;
+  std::vector<Tensor> values_;  // One per node, indexed by id.
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Executable>> CreateInterpreter(Graph graph) {
+  KILN_RETURN_IF_ERROR(Verify(graph));
+  KILN_ASSIGN_OR_RETURN(std::vector<NodeId> order, graph.TopologicalOrder());
+  return std::make_unique<Interpreter>(std::move(graph), std::move(order));
+}
+
+}  // namespace kiln

@@ -1,0 +1,34 @@
+// Reference kernels: plain, obviously-correct loops, one per op, used by the interpreter.
+// Each takes the node (for attributes and its output type), its input tensors in order, and an
+// output tensor already allocated with the node's type. Inputs are verified; kernels do not fail.
+#ifndef KILN_RUNTIME_KERNELS_H_
+#define KILN_RUNTIME_KERNELS_H_
+
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/tensor.h"
+
+namespace kiln::kernels {
+
+using Inputs = std::vector<const Tensor*>;
+
+// kernels_conv.cc
+void Conv2D(const Node& node, const Inputs& in, Tensor* out);
+void MaxPool2D(const Node& node, const Inputs& in, Tensor* out);
+void AvgPool2D(const Node& node, const Inputs& in, Tensor* out);
+
+// kernels_dense.cc
+void MatMul(const Node& node, const Inputs& in, Tensor* out);
+void BiasAdd(const Node& node, const Inputs& in, Tensor* out);
+void Binary(const Node& node, const Inputs& in, Tensor* out);  // Add, Sub, Mul, Div.
+void Unary(const Node& node, const Inputs& in, Tensor* out);   // Relu, Sigmoid, Tanh.
+void Softmax(const Node& node, const Inputs& in, Tensor* out);
+
+// kernels_reduce.cc
+void Reduce(const Node& node, const Inputs& in, Tensor* out);  // ReduceSum, ReduceMean, ReduceMax.
+void ArgMax(const Node& node, const Inputs& in, Tensor* out);
+
+}  // namespace kiln::kernels
+
+#endif  // KILN_RUNTIME_KERNELS_H_
