@@ -161,6 +161,30 @@ absl::Status Verify(const Graph& graph) {
                                 " differs from inferred ", TypeToString(*inferred)));
     }
   }
+  // Update ops write Parameters, each at most once, and nothing may read an update's output.
+  absl::flat_hash_map<NodeId, NodeId> written_by;
+  for (const Node& node : graph.nodes()) {
+    for (NodeId in : node.inputs) {
+      if (IsSink(graph.node(in).op)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "node '", node.name, "' reads the update op '", graph.node(in).name, "'"));
+      }
+    }
+    for (int i = 0; i < NumMutatedInputs(node.op); ++i) {
+      const Node& target = graph.node(node.inputs[i]);
+      if (target.op != OpKind::kParameter) {
+        return absl::InvalidArgumentError(absl::StrCat("node '", node.name, "' (", OpName(node.op),
+                                                       ") writes '", target.name,
+                                                       "', which is not a Parameter"));
+      }
+      auto [it, inserted] = written_by.emplace(target.id, node.id);
+      if (!inserted) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("parameter '", target.name, "' is written by both '",
+                         graph.node(it->second).name, "' and '", node.name, "'"));
+      }
+    }
+  }
   for (NodeId out : graph.outputs()) {
     if (out < 0 || out >= graph.num_nodes()) {
       return absl::InvalidArgumentError(absl::StrCat("graph output id ", out, " does not exist"));

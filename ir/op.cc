@@ -55,6 +55,19 @@ bool IsSource(OpKind kind) {
   return kind == OpKind::kInput || kind == OpKind::kParameter || kind == OpKind::kConstant;
 }
 
+int NumMutatedInputs(OpKind kind) {
+  switch (kind) {
+    case OpKind::kAssign:
+      return 1;
+    case OpKind::kApplySgd:
+      return 2;
+    case OpKind::kApplyAdam:
+      return 3;
+    default:
+      return 0;
+  }
+}
+
 const char* AttrKindName(AttrKind kind) {
   switch (kind) {
     case AttrKind::kInt:

@@ -42,6 +42,10 @@ const OpInfo& GetOpInfo(OpKind kind);
 const char* OpName(OpKind kind);
 absl::StatusOr<OpKind> ParseOpKind(absl::string_view name);
 bool IsSource(OpKind kind);
+// Update ops (Assign, ApplySgd, ApplyAdam) run after every other node and write their first
+// NumMutatedInputs inputs, which must be Parameters, in place.
+int NumMutatedInputs(OpKind kind);
+inline bool IsSink(OpKind kind) { return NumMutatedInputs(kind) > 0; }
 const char* AttrKindName(AttrKind kind);
 
 // One attribute value; `kind` says which member is meaningful.

@@ -245,6 +245,109 @@ absl::StatusOr<TensorType> InferType(const Node& node, const std::vector<TensorT
       out.dims.erase(out.dims.begin() + axis);
       return out;
     }
+    case OpKind::kConv2DBackpropInput: {
+      const Dims& shape = node.GetInts("input_shape");
+      KILN_RETURN_IF_ERROR(ExpectRank(in[1], 4, "filter (HWIO)"));
+      if (shape.size() != 4 || shape[3] != in[1].dims[2]) {
+        return Fail(absl::StrCat("input_shape ", DimsToString(shape),
+                                 " must be NHWC with the filter's ", in[1].dims[2], " channels"));
+      }
+      KILN_RETURN_IF_ERROR(CheckedNumElements(shape).status());
+      TensorType x{DType::kF32, shape};
+      KILN_ASSIGN_OR_RETURN(TensorType y, InferWindow(x, {in[1].dims[0], in[1].dims[1]},
+                                                      node.GetInts("strides"),
+                                                      node.GetStr("padding"), in[1].dims[3],
+                                                      "kernel"));
+      if (y != in[0]) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
+      return x;
+    }
+    case OpKind::kConv2DBackpropFilter: {
+      const Dims& shape = node.GetInts("filter_shape");
+      KILN_RETURN_IF_ERROR(ExpectRank(in[0], 4, "input (NHWC)"));
+      if (shape.size() != 4 || shape[2] != in[0].dims[3]) {
+        return Fail(absl::StrCat("filter_shape ", DimsToString(shape),
+                                 " must be HWIO with the input's ", in[0].dims[3], " channels"));
+      }
+      KILN_ASSIGN_OR_RETURN(TensorType y, InferWindow(in[0], {shape[0], shape[1]},
+                                                      node.GetInts("strides"),
+                                                      node.GetStr("padding"), shape[3], "kernel"));
+      if (y != in[1]) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
+      return TensorType{DType::kF32, shape};
+    }
+    case OpKind::kMaxPool2DGrad:
+    case OpKind::kAvgPool2DGrad: {
+      const auto& pool = node.GetInts("pool");
+      KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
+      TensorType x = in[0];
+      if (node.op == OpKind::kAvgPool2DGrad) {
+        x = TensorType{DType::kF32, node.GetInts("input_shape")};
+        KILN_RETURN_IF_ERROR(CheckedNumElements(x.dims).status());
+      }
+      KILN_RETURN_IF_ERROR(ExpectRank(x, 4, "input (NHWC)"));
+      KILN_ASSIGN_OR_RETURN(TensorType y, InferWindow(x, pool, node.GetInts("strides"),
+                                                      node.GetStr("padding"), x.dims[3], "pool"));
+      if (y != in.back()) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
+      return x;
+    }
+    case OpKind::kReluGrad:
+    case OpKind::kSigmoidGrad:
+    case OpKind::kTanhGrad:
+    case OpKind::kSoftmaxGrad:
+      KILN_RETURN_IF_ERROR(ExpectF32(in[0], "y"));
+      if (in[0] != in[1]) {
+        return Fail(absl::StrCat("y ", TypeToString(in[0]), " and dy ", TypeToString(in[1]),
+                                 " differ"));
+      }
+      if (node.op == OpKind::kSoftmaxGrad) {
+        KILN_RETURN_IF_ERROR(NormalizeAxis(node.GetInt("axis"), in[0].rank()).status());
+      }
+      return in[0];
+    case OpKind::kBroadcast: {
+      TensorType out{in[0].dtype, node.GetInts("shape")};
+      KILN_RETURN_IF_ERROR(CheckedNumElements(out.dims).status());
+      Node reduce;
+      reduce.op = OpKind::kReduceSum;
+      reduce.attrs = {{"axes", AttrValue::Ints(node.GetInts("axes"))},
+                      {"keepdims", AttrValue::Int(0)}};
+      KILN_ASSIGN_OR_RETURN(TensorType reduced, InferReduce(reduce, out));
+      if (reduced.dims != in[0].dims) {
+        return Fail(absl::StrCat("cannot broadcast ", TypeToString(in[0]), " to ",
+                                 DimsToString(out.dims), " over axes ",
+                                 DimsToString(node.GetInts("axes"))));
+      }
+      return out;
+    }
+    case OpKind::kSoftmaxCrossEntropy:
+    case OpKind::kSoftmaxCrossEntropyGrad: {
+      const TensorType& logits = in[0];
+      KILN_RETURN_IF_ERROR(ExpectF32(logits, "logits"));
+      KILN_RETURN_IF_ERROR(ExpectRank(logits, 2, "logits"));
+      if (in[1].dtype != DType::kI32 || in[1].dims != Dims{logits.dims[0]}) {
+        return Fail(absl::StrCat("labels must be i32[", logits.dims[0], "], got ",
+                                 TypeToString(in[1])));
+      }
+      if (node.op == OpKind::kSoftmaxCrossEntropy) return TensorType{DType::kF32, {}};
+      if (in[2] != TensorType{DType::kF32, {}}) return Fail("dloss must be f32[]");
+      return logits;
+    }
+    case OpKind::kEqual:
+      if (in[0] != in[1]) {
+        return Fail(absl::StrCat("operands differ: ", TypeToString(in[0]), " vs ",
+                                 TypeToString(in[1])));
+      }
+      return TensorType{DType::kF32, in[0].dims};
+    case OpKind::kAssign:
+    case OpKind::kApplySgd:
+    case OpKind::kApplyAdam: {
+      for (size_t i = 1; i < in.size(); ++i) {
+        const bool scalar_step = node.op == OpKind::kApplyAdam && i == 3;
+        if (scalar_step ? in[i] != TensorType{DType::kF32, {}} : in[i] != in[0]) {
+          return Fail(absl::StrCat("input ", i, " is ", TypeToString(in[i]), ", expected ",
+                                   scalar_step ? "f32[]" : TypeToString(in[0])));
+        }
+      }
+      return TensorType{DType::kF32, {}};
+    }
   }
   return Fail("unhandled op");
 }

@@ -45,6 +45,31 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::Reduce(node, in, out);
     case OpKind::kArgMax:
       return kernels::ArgMax(node, in, out);
+    case OpKind::kConv2DBackpropInput:
+      return kernels::Conv2DBackpropInput(node, in, out);
+    case OpKind::kConv2DBackpropFilter:
+      return kernels::Conv2DBackpropFilter(node, in, out);
+    case OpKind::kMaxPool2DGrad:
+      return kernels::MaxPool2DGrad(node, in, out);
+    case OpKind::kAvgPool2DGrad:
+      return kernels::AvgPool2DGrad(node, in, out);
+    case OpKind::kReluGrad:
+    case OpKind::kSigmoidGrad:
+    case OpKind::kTanhGrad:
+    case OpKind::kSoftmaxGrad:
+      return kernels::ActivationGrad(node, in, out);
+    case OpKind::kBroadcast:
+      return kernels::Broadcast(node, in, out);
+    case OpKind::kSoftmaxCrossEntropy:
+      return kernels::SoftmaxCrossEntropy(node, in, out);
+    case OpKind::kSoftmaxCrossEntropyGrad:
+      return kernels::SoftmaxCrossEntropyGrad(node, in, out);
+    case OpKind::kEqual:
+      return kernels::Equal(node, in, out);
+    case OpKind::kAssign:
+    case OpKind::kApplySgd:
+    case OpKind::kApplyAdam:
+      return;  // Run by RunUpdates after every other node.
   }
 }
 
@@ -95,6 +120,15 @@ class Interpreter final : public Executable {
       in.clear();
       for (NodeId input : node.inputs) in.push_back(&values_[input]);
       RunNode(node, in, &values_[id]);
+    }
+    // Updates last, so every reader of a Parameter saw its value from before this step.
+    std::vector<Tensor*> targets;
+    for (NodeId id : order_) {
+      const Node& node = graph_.node(id);
+      if (!IsSink(node.op)) continue;
+      targets.clear();
+      for (NodeId input : node.inputs) targets.push_back(&values_[input]);
+      kernels::Update(node, targets);
     }
     return absl::OkStatus();
   }

@@ -29,6 +29,21 @@ void Softmax(const Node& node, const Inputs& in, Tensor* out);
 void Reduce(const Node& node, const Inputs& in, Tensor* out);  // ReduceSum, ReduceMean, ReduceMax.
 void ArgMax(const Node& node, const Inputs& in, Tensor* out);
 
+// kernels_grad.cc: gradient ops, loss and metrics.
+void Conv2DBackpropInput(const Node& node, const Inputs& in, Tensor* out);
+void Conv2DBackpropFilter(const Node& node, const Inputs& in, Tensor* out);
+void MaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
+void AvgPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
+void ActivationGrad(const Node& node, const Inputs& in, Tensor* out);  // Relu/Sigmoid/Tanh/Softmax.
+void Broadcast(const Node& node, const Inputs& in, Tensor* out);
+void SoftmaxCrossEntropy(const Node& node, const Inputs& in, Tensor* out);
+void SoftmaxCrossEntropyGrad(const Node& node, const Inputs& in, Tensor* out);
+void Equal(const Node& node, const Inputs& in, Tensor* out);
+
+// kernels_update.cc: Assign, ApplySgd, ApplyAdam. `in` holds every input; the first
+// NumMutatedInputs(node.op) of them are the Parameters written in place.
+void Update(const Node& node, const std::vector<Tensor*>& in);
+
 }  // namespace kiln::kernels
 
 #endif  // KILN_RUNTIME_KERNELS_H_

@@ -1,1 +1,158 @@
+// Reference window kernels: Conv2D, MaxPool2D, AvgPool2D.
+//
+// Layouts: activations NHWC, filters HWIO [KH, KW, Cin, Cout], optional bias [Cout]. Padding
+// "valid" uses no padding; "same" pads with WindowPadBefore (TF/Keras: any odd extra cell goes at
+// the end). Each output pixel's channel vector is contiguous, so the innermost loops run over
+// channels.
+#include <cstdint>
+#include <limits>
+#include <string>
+
 #include "runtime/kernels.h"
+
+namespace kiln::kernels {
+namespace {
+
+// The geometry shared by the window ops, read from the input and output NHWC shapes.
+struct Window {
+  int64_t batch, in_h, in_w, in_c;
+  int64_t out_h, out_w, out_c;
+  int64_t win_h, win_w;
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_left;
+};
+
+Window MakeWindow(const Node& node, const Tensor& x, const Tensor& out, int64_t win_h,
+                  int64_t win_w) {
+  const Dims& xd = x.dims();
+  const Dims& od = out.dims();
+  const std::vector<int64_t>& strides = node.GetInts("strides");
+  const std::string& padding = node.GetStr("padding");
+  Window w;
+  w.batch = xd[0];
+  w.in_h = xd[1];
+  w.in_w = xd[2];
+  w.in_c = xd[3];
+  w.out_h = od[1];
+  w.out_w = od[2];
+  w.out_c = od[3];
+  w.win_h = win_h;
+  w.win_w = win_w;
+  w.stride_h = strides[0];
+  w.stride_w = strides[1];
+  w.pad_top = WindowPadBefore(w.in_h, w.out_h, win_h, w.stride_h, padding);
+  w.pad_left = WindowPadBefore(w.in_w, w.out_w, win_w, w.stride_w, padding);
+  return w;
+}
+
+// For each output pixel: begin(out_off); then visit(out_off, in_off, tap) once per in-bounds
+// input pixel under the window, in row-major window order (tap = ky * win_w + kx); then
+// end(out_off, count) with the number of pixels visited. Offsets are element offsets of the
+// pixel's first channel.
+template <typename Begin, typename Visit, typename End>
+void ForEachWindow(const Window& w, Begin begin, Visit visit, End end) {
+  for (int64_t b = 0; b < w.batch; ++b) {
+    for (int64_t oy = 0; oy < w.out_h; ++oy) {
+      for (int64_t ox = 0; ox < w.out_w; ++ox) {
+        const int64_t out_off = ((b * w.out_h + oy) * w.out_w + ox) * w.out_c;
+        begin(out_off);
+        int64_t count = 0;
+        for (int64_t ky = 0; ky < w.win_h; ++ky) {
+          const int64_t iy = oy * w.stride_h - w.pad_top + ky;
+          if (iy < 0 || iy >= w.in_h) continue;
+          for (int64_t kx = 0; kx < w.win_w; ++kx) {
+            const int64_t ix = ox * w.stride_w - w.pad_left + kx;
+            if (ix < 0 || ix >= w.in_w) continue;
+            visit(out_off, ((b * w.in_h + iy) * w.in_w + ix) * w.in_c, ky * w.win_w + kx);
+            ++count;
+          }
+        }
+        end(out_off, count);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// out[b,oy,ox,co] = bias[co] + sum_{ky,kx,ci} x[b, oy*sh-pt+ky, ox*sw-pl+kx, ci] * w[ky,kx,ci,co],
+// with out-of-bounds (padding) cells contributing zero. Accumulates in float.
+void Conv2D(const Node& node, const Inputs& in, Tensor* out) {
+  const Tensor& x = *in[0];
+  const Tensor& filter = *in[1];
+  const float* bias = in.size() > 2 ? in[2]->f32() : nullptr;
+  const Window w = MakeWindow(node, x, *out, filter.dims()[0], filter.dims()[1]);
+  const float* xv = x.f32();
+  const float* fv = filter.f32();
+  float* ov = out->f32();
+  const int64_t cin = w.in_c;
+  const int64_t cout = w.out_c;
+  ForEachWindow(
+      w,
+      [&](int64_t out_off) {
+        for (int64_t co = 0; co < cout; ++co) ov[out_off + co] = 0.0f;
+      },
+      [&](int64_t out_off, int64_t in_off, int64_t tap) {
+        float* o = ov + out_off;
+        const float* xp = xv + in_off;
+        const float* fp = fv + tap * cin * cout;  // Filter slice [ky, kx, :, :].
+        for (int64_t ci = 0; ci < cin; ++ci) {
+          const float v = xp[ci];
+          const float* frow = fp + ci * cout;
+          for (int64_t co = 0; co < cout; ++co) o[co] += v * frow[co];
+        }
+      },
+      [&](int64_t out_off, int64_t /*count*/) {
+        if (bias == nullptr) return;
+        for (int64_t co = 0; co < cout; ++co) ov[out_off + co] += bias[co];
+      });
+}
+
+// out[b,oy,ox,c] = max over the in-bounds window cells; padded cells are ignored.
+void MaxPool2D(const Node& node, const Inputs& in, Tensor* out) {
+  const std::vector<int64_t>& pool = node.GetInts("pool");
+  const Window w = MakeWindow(node, *in[0], *out, pool[0], pool[1]);
+  const float* xv = in[0]->f32();
+  float* ov = out->f32();
+  const int64_t channels = w.out_c;
+  ForEachWindow(
+      w,
+      [&](int64_t out_off) {
+        for (int64_t c = 0; c < channels; ++c) {
+          ov[out_off + c] = -std::numeric_limits<float>::infinity();
+        }
+      },
+      [&](int64_t out_off, int64_t in_off, int64_t /*tap*/) {
+        for (int64_t c = 0; c < channels; ++c) {
+          const float v = xv[in_off + c];
+          if (v > ov[out_off + c]) ov[out_off + c] = v;
+        }
+      },
+      [](int64_t, int64_t) {});
+}
+
+// out[b,oy,ox,c] = mean over the in-bounds window cells (padded cells are not counted, as in
+// Keras "same" average pooling).
+void AvgPool2D(const Node& node, const Inputs& in, Tensor* out) {
+  const std::vector<int64_t>& pool = node.GetInts("pool");
+  const Window w = MakeWindow(node, *in[0], *out, pool[0], pool[1]);
+  const float* xv = in[0]->f32();
+  float* ov = out->f32();
+  const int64_t channels = w.out_c;
+  ForEachWindow(
+      w,
+      [&](int64_t out_off) {
+        for (int64_t c = 0; c < channels; ++c) ov[out_off + c] = 0.0f;
+      },
+      [&](int64_t out_off, int64_t in_off, int64_t /*tap*/) {
+        for (int64_t c = 0; c < channels; ++c) ov[out_off + c] += xv[in_off + c];
+      },
+      [&](int64_t out_off, int64_t count) {
+        // Every "same"/"valid" window overlaps the input, so count > 0; guard anyway.
+        if (count == 0) return;
+        const float n = static_cast<float>(count);
+        for (int64_t c = 0; c < channels; ++c) ov[out_off + c] /= n;
+      });
+}
+
+}  // namespace kiln::kernels

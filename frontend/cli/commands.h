@@ -1,0 +1,27 @@
+// `kiln` subcommands. Each returns a process exit code and reports errors on stderr.
+#ifndef KILN_FRONTEND_CLI_COMMANDS_H_
+#define KILN_FRONTEND_CLI_COMMANDS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "frontend/model.h"
+
+namespace kiln::cli {
+
+// Resolves --model: a built-in name (later also a saved model file).
+absl::StatusOr<Model> LoadModel(const std::string& name, uint64_t seed);
+
+// Prints "kiln <command>: <message>" to stderr and returns exit code 1 (2 for usage errors).
+int Fail(const std::string& command, const absl::Status& status);
+
+int Summary();
+int Dump();
+int Predict();
+int Version();
+int Models();
+
+}  // namespace kiln::cli
+
+#endif  // KILN_FRONTEND_CLI_COMMANDS_H_

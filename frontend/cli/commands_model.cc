@@ -1,0 +1,96 @@
+// Commands that inspect a model: summary, dump, predict, models, version.
+#include <cmath>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "codegen/host_target.h"
+#include "frontend/builtin_models.h"
+#include "frontend/cli/commands.h"
+#include "frontend/cli/flags.h"
+#include "ir/dot.h"
+#include "ir/text_format.h"
+
+namespace kiln::cli {
+
+int Fail(const std::string& command, const absl::Status& status) {
+  std::fprintf(stderr, "kiln %s: %s\n", command.c_str(), std::string(status.message()).c_str());
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+absl::StatusOr<Model> LoadModel(const std::string& name, uint64_t seed) {
+  return BuiltinModel(name, seed);
+}
+
+int Summary() {
+  auto model = LoadModel(FlagModel(), FlagSeed());
+  if (!model.ok()) return Fail("summary", model.status());
+  std::fputs(model->Summary().c_str(), stdout);
+  return 0;
+}
+
+int Dump() {
+  auto model = LoadModel(FlagModel(), FlagSeed());
+  if (!model.ok()) return Fail("dump", model.status());
+  auto fwd = model->Build(FlagBatch());
+  if (!fwd.ok()) return Fail("dump", fwd.status());
+  const std::string format = FlagFormat();
+  if (format == "text") {
+    std::fputs(PrintGraph(fwd->graph).c_str(), stdout);
+  } else if (format == "dot") {
+    std::fputs(GraphToDot(fwd->graph).c_str(), stdout);
+  } else {
+    return Fail("dump", absl::InvalidArgumentError(
+                            absl::StrCat("unknown --format '", format, "' (text or dot)")));
+  }
+  return 0;
+}
+
+// A synthetic "1": a vertical stroke, so the command runs without any dataset.
+Tensor SyntheticDigit(const Dims& shape) {
+  Tensor image(TensorType{DType::kF32, {1, shape[0], shape[1], shape[2]}});
+  for (int64_t y = 4; y < shape[0] - 4; ++y) {
+    for (int64_t x = shape[1] / 2 - 1; x <= shape[1] / 2; ++x) {
+      image.f32()[(y * shape[1] + x) * shape[2]] = 1.0f;
+    }
+  }
+  return image;
+}
+
+int Predict() {
+  auto model = LoadModel(FlagModel(), FlagSeed());
+  if (!model.ok()) return Fail("predict", model.status());
+  if (!FlagImage().empty()) {
+    return Fail("predict", absl::UnimplementedError("--image needs a dataset or PNG loader"));
+  }
+  auto probs = model->Predict(SyntheticDigit(model->input_shape()));
+  if (!probs.ok()) return Fail("predict", probs.status());
+  std::printf("class probabilities for a synthetic digit (model %s, interpreter):\n",
+              model->name().c_str());
+  int best = 0;
+  for (int64_t c = 0; c < probs->size(); ++c) {
+    if (probs->f32()[c] > probs->f32()[best]) best = static_cast<int>(c);
+    std::printf("  %lld: %.4f\n", static_cast<long long>(c), probs->f32()[c]);
+  }
+  std::printf("predicted class: %d\n", best);
+  return 0;
+}
+
+int Models() {
+  for (const std::string& name : BuiltinModelNames()) {
+    auto model = BuiltinModel(name);
+    if (!model.ok()) return Fail("models", model.status());
+    std::printf("%-16s %10lld params\n", name.c_str(),
+                static_cast<long long>(model->CountParams()));
+  }
+  return 0;
+}
+
+int Version() {
+  codegen::HostTarget host = codegen::DetectHostTarget();
+  std::printf("kiln 0.1.0\nLLVM %s\nhost %s, cpu %s, avx512f %s\n", host.llvm_version.c_str(),
+              host.triple.c_str(), host.cpu.c_str(), host.avx512f ? "yes" : "no");
+  return 0;
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,230 @@
+#include "frontend/graph_builder.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ir/status.h"
+
+namespace kiln {
+namespace {
+
+absl::Status LayerError(const std::string& context, absl::string_view msg) {
+  return absl::InvalidArgumentError(absl::StrCat(context, msg));
+}
+
+// Rewrites a graph error so it leads with the layer and its input shape.
+absl::Status Wrap(const std::string& context, const absl::Status& status) {
+  return absl::InvalidArgumentError(absl::StrCat(context, status.message()));
+}
+
+int64_t Spatial(const Dims& d) { return d[1] * d[2]; }
+
+}  // namespace
+
+std::string KerasShape(const Dims& dims) {
+  std::vector<std::string> parts = {"None"};
+  for (size_t i = 1; i < dims.size(); ++i) parts.push_back(absl::StrCat(dims[i]));
+  if (parts.size() == 1) return "(None,)";
+  return absl::StrCat("(", absl::StrJoin(parts, ", "), ")");
+}
+
+GraphBuilder::GraphBuilder(std::string graph_name, int64_t batch)
+    : graph_(std::move(graph_name)), batch_(batch) {}
+
+std::string GraphBuilder::Context(const std::string& layer, const char* type, NodeId x) const {
+  std::string shape = x >= 0 && x < graph_.num_nodes() ? KerasShape(graph_.node(x).type.dims) : "?";
+  return absl::StrCat("layer '", layer, "' (", type, ") on input ", shape, ": ");
+}
+
+std::string GraphBuilder::LayerName(const std::string& requested, const std::string& keras_base) {
+  return requested.empty() ? graph_.UniqueName(keras_base) : requested;
+}
+
+absl::StatusOr<NodeId> GraphBuilder::Input(const std::string& name, const Dims& shape) {
+  if (batch_ <= 0) return absl::InvalidArgumentError(absl::StrCat("batch size ", batch_));
+  Dims dims = {batch_};
+  dims.insert(dims.end(), shape.begin(), shape.end());
+  for (int64_t d : shape) {
+    if (d <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", name, "': dimensions must be positive, got ",
+                       DimsToString(shape)));
+    }
+  }
+  return graph_.AddSource(OpKind::kInput, name, {DType::kF32, dims});
+}
+
+absl::StatusOr<NodeId> GraphBuilder::LabelInput(const std::string& name, const Dims& shape) {
+  Dims dims = {batch_};
+  dims.insert(dims.end(), shape.begin(), shape.end());
+  return graph_.AddSource(OpKind::kInput, name, {DType::kI32, dims});
+}
+
+absl::StatusOr<NodeId> GraphBuilder::AddParameter(const std::string& name, Dims dims, Init init) {
+  KILN_ASSIGN_OR_RETURN(NodeId id, graph_.AddSource(OpKind::kParameter, name,
+                                                    {DType::kF32, std::move(dims)}));
+  parameters_.emplace_back(name, init);
+  return id;
+}
+
+absl::StatusOr<NodeId> GraphBuilder::ApplyActivation(NodeId x, const std::string& activation,
+                                                     const std::string& layer, bool final_name) {
+  std::string name = final_name ? layer : absl::StrCat(layer, "/", activation);
+  if (activation.empty() || activation == "linear") return x;
+  OpKind op;
+  Attrs attrs;
+  if (activation == "relu") {
+    op = OpKind::kRelu;
+  } else if (activation == "sigmoid") {
+    op = OpKind::kSigmoid;
+  } else if (activation == "tanh") {
+    op = OpKind::kTanh;
+  } else if (activation == "softmax") {
+    op = OpKind::kSoftmax;
+    attrs["axis"] = AttrValue::Int(-1);
+    logits_ = x;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown activation '", activation, "' (expected relu, sigmoid, tanh, softmax or linear)"));
+  }
+  return graph_.AddOp(op, name, {x}, std::move(attrs));
+}
+
+absl::StatusOr<NodeId> GraphBuilder::Conv2D(NodeId x, int64_t filters, Window kernel,
+                                            const Conv2DOptions& options) {
+  const std::string layer = LayerName(options.name, "conv2d");
+  const std::string context = Context(layer, "Conv2D", x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  const Dims& in = graph_.node(x).type.dims;
+  if (in.size() != 4) {
+    return LayerError(context, "expects a 4-D (batch, height, width, channels) input");
+  }
+  if (filters <= 0) return LayerError(context, absl::StrCat("filters must be positive, got ", filters));
+  if (kernel[0] <= 0 || kernel[1] <= 0) {
+    return LayerError(context, absl::StrCat("kernel size must be positive, got ", kernel[0], "x",
+                                            kernel[1]));
+  }
+  KILN_ASSIGN_OR_RETURN(
+      NodeId w, AddParameter(absl::StrCat(layer, "/kernel"),
+                             {kernel[0], kernel[1], in[3], filters}, Init::kGlorotUniform));
+  std::vector<NodeId> inputs = {x, w};
+  if (options.use_bias) {
+    KILN_ASSIGN_OR_RETURN(NodeId b, AddParameter(absl::StrCat(layer, "/bias"), {filters},
+                                                 Init::kZeros));
+    inputs.push_back(b);
+  }
+  const bool has_act = !options.activation.empty() && options.activation != "linear";
+  Attrs attrs = {{"strides", AttrValue::Ints({options.strides[0], options.strides[1]})},
+                 {"padding", AttrValue::Str(options.padding)}};
+  auto conv = graph_.AddOp(OpKind::kConv2D, has_act ? absl::StrCat(layer, "/conv") : layer,
+                           inputs, attrs);
+  if (!conv.ok()) return Wrap(context, conv.status());
+  auto out = ApplyActivation(*conv, options.activation, layer, /*final_name=*/true);
+  if (!out.ok()) return Wrap(context, out.status());
+  const Dims& od = graph_.node(*out).type.dims;
+  int64_t outputs = Spatial(od) * filters;
+  int64_t params = kernel[0] * kernel[1] * in[3] * filters + (options.use_bias ? filters : 0);
+  int64_t flops = 2 * outputs * kernel[0] * kernel[1] * in[3] + (options.use_bias ? outputs : 0) +
+                  (has_act ? outputs : 0);
+  layers_.push_back({layer, "Conv2D", *out, params, flops});
+  return *out;
+}
+
+absl::StatusOr<NodeId> GraphBuilder::Pool(OpKind op, const char* type, const char* base, NodeId x,
+                                          Window pool, const PoolOptions& options) {
+  const std::string layer = LayerName(options.name, base);
+  const std::string context = Context(layer, type, x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  Window strides = options.strides[0] == 0 && options.strides[1] == 0 ? pool : options.strides;
+  Attrs attrs = {{"pool", AttrValue::Ints({pool[0], pool[1]})},
+                 {"strides", AttrValue::Ints({strides[0], strides[1]})},
+                 {"padding", AttrValue::Str(options.padding)}};
+  auto out = graph_.AddOp(op, layer, {x}, attrs);
+  if (!out.ok()) return Wrap(context, out.status());
+  const Dims& od = graph_.node(*out).type.dims;
+  layers_.push_back({layer, type, *out, 0, Spatial(od) * od[3] * pool[0] * pool[1]});
+  return *out;
+}
+
+absl::StatusOr<NodeId> GraphBuilder::MaxPooling2D(NodeId x, Window pool,
+                                                  const PoolOptions& options) {
+  return Pool(OpKind::kMaxPool2D, "MaxPooling2D", "max_pooling2d", x, pool, options);
+}
+
+absl::StatusOr<NodeId> GraphBuilder::AveragePooling2D(NodeId x, Window pool,
+                                                      const PoolOptions& options) {
+  return Pool(OpKind::kAvgPool2D, "AveragePooling2D", "average_pooling2d", x, pool, options);
+}
+
+absl::StatusOr<NodeId> GraphBuilder::Flatten(NodeId x, const std::string& name) {
+  const std::string layer = LayerName(name, "flatten");
+  const std::string context = Context(layer, "Flatten", x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  const Dims& in = graph_.node(x).type.dims;
+  int64_t features = 1;
+  for (size_t i = 1; i < in.size(); ++i) features *= in[i];
+  auto out = graph_.AddOp(OpKind::kReshape, layer, {x},
+                          {{"shape", AttrValue::Ints({in[0], features})}});
+  if (!out.ok()) return Wrap(context, out.status());
+  layers_.push_back({layer, "Flatten", *out, 0, 0});
+  return *out;
+}
+
+absl::StatusOr<NodeId> GraphBuilder::Dense(NodeId x, int64_t units, const std::string& activation,
+                                           const std::string& name) {
+  const std::string layer = LayerName(name, "dense");
+  const std::string context = Context(layer, "Dense", x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  const Dims& in = graph_.node(x).type.dims;
+  if (in.size() != 2) {
+    return LayerError(context, "expects a 2-D (batch, features) input; add a Flatten layer first");
+  }
+  if (units <= 0) return LayerError(context, absl::StrCat("units must be positive, got ", units));
+  KILN_ASSIGN_OR_RETURN(NodeId w, AddParameter(absl::StrCat(layer, "/kernel"), {in[1], units},
+                                               Init::kGlorotUniform));
+  KILN_ASSIGN_OR_RETURN(NodeId b,
+                        AddParameter(absl::StrCat(layer, "/bias"), {units}, Init::kZeros));
+  const bool has_act = !activation.empty() && activation != "linear";
+  auto mm = graph_.AddOp(OpKind::kMatMul, absl::StrCat(layer, "/matmul"), {x, w},
+                         {{"transpose_a", AttrValue::Int(0)}, {"transpose_b", AttrValue::Int(0)}});
+  if (!mm.ok()) return Wrap(context, mm.status());
+  auto biased = graph_.AddOp(OpKind::kBiasAdd, has_act ? absl::StrCat(layer, "/bias_add") : layer,
+                             {*mm, b});
+  if (!biased.ok()) return Wrap(context, biased.status());
+  auto out = ApplyActivation(*biased, activation, layer, /*final_name=*/true);
+  if (!out.ok()) return Wrap(context, out.status());
+  int64_t flops = 2 * in[1] * units + units + (has_act ? units : 0);
+  layers_.push_back({layer, "Dense", *out, in[1] * units + units, flops});
+  return *out;
+}
+
+absl::StatusOr<NodeId> GraphBuilder::Activation(NodeId x, const std::string& activation,
+                                                const std::string& name) {
+  const std::string layer = LayerName(name, "activation");
+  const std::string context = Context(layer, "Activation", x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  if (activation.empty() || activation == "linear") {
+    return LayerError(context, "needs a non-linear activation");
+  }
+  auto out = ApplyActivation(x, activation, layer, /*final_name=*/true);
+  if (!out.ok()) return Wrap(context, out.status());
+  layers_.push_back({layer, "Activation", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_});
+  return *out;
+}
+
+absl::StatusOr<NodeId> GraphBuilder::Add(NodeId a, NodeId b, const std::string& name) {
+  const std::string layer = LayerName(name, "add");
+  const std::string context = Context(layer, "Add", a);
+  if (a < 0 || a >= graph_.num_nodes() || b < 0 || b >= graph_.num_nodes()) {
+    return LayerError(context, "input does not exist");
+  }
+  if (graph_.node(a).type != graph_.node(b).type) {
+    return LayerError(context, absl::StrCat("shapes differ: ", KerasShape(graph_.node(a).type.dims),
+                                            " vs ", KerasShape(graph_.node(b).type.dims)));
+  }
+  auto out = graph_.AddOp(OpKind::kAdd, layer, {a, b});
+  if (!out.ok()) return Wrap(context, out.status());
+  layers_.push_back({layer, "Add", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_});
+  return *out;
+}
+
+}  // namespace kiln

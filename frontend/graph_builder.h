@@ -1,0 +1,97 @@
+// The functional builder: Keras-style layers emitted as IR nodes into a graph of a fixed batch size.
+// Sequential models use it too; graphs that are not a chain call it directly.
+#ifndef KILN_FRONTEND_GRAPH_BUILDER_H_
+#define KILN_FRONTEND_GRAPH_BUILDER_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/graph.h"
+
+namespace kiln {
+
+using Window = std::array<int64_t, 2>;
+
+struct Conv2DOptions {
+  Window strides = {1, 1};
+  std::string padding = "valid";  // "valid" or "same".
+  std::string activation;         // "", "linear", "relu", "sigmoid", "tanh", "softmax".
+  bool use_bias = true;
+  std::string name;  // Empty: Keras-style automatic name ("conv2d", "conv2d_1", ...).
+};
+
+struct PoolOptions {
+  Window strides = {0, 0};  // {0, 0}: equal to the pool size, as in Keras.
+  std::string padding = "valid";
+  std::string name;
+};
+
+// How a Parameter starts, so a model can initialize weights Keras's way.
+enum class Init { kGlorotUniform, kZeros };
+
+// One layer as the summary shows it.
+struct LayerRecord {
+  std::string name;
+  std::string type;  // Keras's class name: "Conv2D", "MaxPooling2D", ...
+  NodeId output = -1;
+  int64_t params = 0;
+  int64_t flops_per_example = 0;  // 2 per multiply-accumulate, 1 per other arithmetic op.
+};
+
+class GraphBuilder {
+ public:
+  GraphBuilder(std::string graph_name, int64_t batch);
+
+  // An f32 input of shape [batch, ...shape].
+  absl::StatusOr<NodeId> Input(const std::string& name, const Dims& shape);
+  // An i32 input of shape [batch, ...shape] (labels).
+  absl::StatusOr<NodeId> LabelInput(const std::string& name, const Dims& shape);
+
+  absl::StatusOr<NodeId> Conv2D(NodeId x, int64_t filters, Window kernel,
+                                const Conv2DOptions& options = {});
+  absl::StatusOr<NodeId> MaxPooling2D(NodeId x, Window pool, const PoolOptions& options = {});
+  absl::StatusOr<NodeId> AveragePooling2D(NodeId x, Window pool,
+                                          const PoolOptions& options = {});
+  absl::StatusOr<NodeId> Flatten(NodeId x, const std::string& name = "");
+  absl::StatusOr<NodeId> Dense(NodeId x, int64_t units, const std::string& activation = "",
+                               const std::string& name = "");
+  absl::StatusOr<NodeId> Activation(NodeId x, const std::string& activation,
+                                    const std::string& name = "");
+  // Elementwise sum of two same-shaped tensors (residual connections).
+  absl::StatusOr<NodeId> Add(NodeId a, NodeId b, const std::string& name = "");
+
+  int64_t batch() const { return batch_; }
+  const Graph& graph() const { return graph_; }
+  Graph TakeGraph() { return std::move(graph_); }
+  const std::vector<LayerRecord>& layers() const { return layers_; }
+  // Parameters in creation order with how each starts.
+  const std::vector<std::pair<std::string, Init>>& parameters() const { return parameters_; }
+  // The pre-softmax node of the last layer whose activation was softmax, or -1.
+  NodeId logits() const { return logits_; }
+
+ private:
+  std::string LayerName(const std::string& requested, const std::string& keras_base);
+  absl::StatusOr<NodeId> AddParameter(const std::string& name, Dims dims, Init init);
+  absl::StatusOr<NodeId> ApplyActivation(NodeId x, const std::string& activation,
+                                         const std::string& layer, bool final_name);
+  absl::StatusOr<NodeId> Pool(OpKind op, const char* type, const char* base, NodeId x, Window pool,
+                              const PoolOptions& options);
+  // "layer 'conv2d' (Conv2D) on input (None, 3, 3, 1): " for errors.
+  std::string Context(const std::string& layer, const char* type, NodeId x) const;
+
+  Graph graph_;
+  int64_t batch_;
+  std::vector<LayerRecord> layers_;
+  std::vector<std::pair<std::string, Init>> parameters_;
+  NodeId logits_ = -1;
+};
+
+// "(None, 26, 26, 64)": a node's shape with the batch dimension shown as None.
+std::string KerasShape(const Dims& dims);
+
+}  // namespace kiln
+
+#endif  // KILN_FRONTEND_GRAPH_BUILDER_H_

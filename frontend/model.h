@@ -1,0 +1,116 @@
+// Keras-like models: Sequential chains of layers or functional graphs, their weights, a summary and
+// prediction.
+#ifndef KILN_FRONTEND_MODEL_H_
+#define KILN_FRONTEND_MODEL_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "frontend/datasets.h"
+#include "frontend/graph_builder.h"
+#include "frontend/training.h"
+#include "ir/tensor.h"
+
+namespace kiln {
+
+// A layer of a Sequential model: applies itself to the previous layer's output.
+struct Layer {
+  std::string type;
+  std::function<absl::StatusOr<NodeId>(GraphBuilder&, NodeId)> apply;
+};
+
+Layer Conv2D(int64_t filters, Window kernel, Conv2DOptions options = {});
+Layer MaxPooling2D(Window pool, PoolOptions options = {});
+Layer AveragePooling2D(Window pool, PoolOptions options = {});
+Layer Flatten(std::string name = "");
+Layer Dense(int64_t units, std::string activation = "", std::string name = "");
+
+// Emits a functional model into a builder, given its input node; returns the output node.
+using ModelFn = std::function<absl::StatusOr<NodeId>(GraphBuilder&, NodeId input)>;
+
+// A model's forward graph for one batch size.
+struct ForwardGraph {
+  Graph graph;
+  NodeId input = -1;   // Input "image": [batch, ...input_shape], f32.
+  NodeId output = -1;  // The last layer (probabilities when it ends in softmax).
+  NodeId logits = -1;  // Pre-softmax node when the last layer ends in softmax, else -1.
+  std::vector<LayerRecord> layers;
+  std::vector<std::pair<std::string, Init>> parameters;
+};
+
+class Model {
+ public:
+  // Builds the model once at batch 1 to validate every layer, then initializes the weights Keras's
+  // way (Glorot-uniform kernels, zero biases) from `seed`.
+  static absl::StatusOr<Model> Sequential(std::string name, Dims input_shape,
+                                          std::vector<Layer> layers, uint64_t seed = 0);
+  static absl::StatusOr<Model> Functional(std::string name, Dims input_shape, ModelFn fn,
+                                          uint64_t seed = 0);
+
+  const std::string& name() const { return name_; }
+  const Dims& input_shape() const { return input_shape_; }
+
+  // The forward graph for `batch` examples, with Input "image" and the model's Parameters.
+  absl::StatusOr<ForwardGraph> Build(int64_t batch) const;
+
+  // Keras's summary table, plus FLOPs and activation memory per example.
+  std::string Summary() const;
+
+  // Runs the forward pass on the interpreter over `images` [N, ...input_shape] in batches of
+  // `batch_size` (the last batch may be smaller); returns [N, outputs].
+  absl::StatusOr<Tensor> Predict(const Tensor& images, int64_t batch_size = 32) const;
+
+  // Keras's compile: the optimizer, the loss (only "sparse_categorical_crossentropy") and the
+  // metrics (only "accuracy"). Resets the optimizer's state.
+  absl::Status Compile(const Optimizer& optimizer,
+                       const std::string& loss = "sparse_categorical_crossentropy",
+                       const std::vector<std::string>& metrics = {"accuracy"});
+
+  struct FitOptions {
+    int epochs = 1;
+    int64_t batch_size = 32;
+    const Dataset* validation = nullptr;
+    std::vector<Callback*> callbacks;
+    uint64_t seed = 0;  // Shuffling order; each epoch draws a new permutation.
+    Backend backend = Backend::kInterpreter;
+    int verbose = 1;  // 0: silent, 1: Keras's progress bar.
+  };
+  // Trains on `train` (shuffled each epoch; a ragged last batch is trained on, not dropped).
+  absl::StatusOr<History> Fit(const Dataset& train, const FitOptions& options);
+
+  struct Evaluation {
+    double loss = 0;
+    double accuracy = 0;
+  };
+  absl::StatusOr<Evaluation> Evaluate(const Dataset& data, int64_t batch_size = 32,
+                                      Backend backend = Backend::kInterpreter) const;
+
+  // Weights by parameter name ("conv2d/kernel").
+  const std::map<std::string, Tensor>& weights() const { return weights_; }
+  // Replaces a weight; its type must match.
+  absl::Status SetWeight(const std::string& name, const Tensor& value);
+  int64_t CountParams() const;
+
+ private:
+  Model(std::string name, Dims input_shape, ModelFn fn)
+      : name_(std::move(name)), input_shape_(std::move(input_shape)), fn_(std::move(fn)) {}
+
+  std::string name_;
+  Dims input_shape_;
+  ModelFn fn_;
+  // Copies weights and optimizer slots into / out of an executable's Parameters.
+  absl::Status LoadState(Executable* exe) const;
+  absl::Status SaveState(const Executable& exe);
+
+  std::map<std::string, Tensor> weights_;
+  std::map<std::string, Tensor> optimizer_state_;
+  Optimizer optimizer_;
+  bool compiled_ = false;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_FRONTEND_MODEL_H_

@@ -1,0 +1,71 @@
+// Model::Summary: Keras's table, with FLOPs and activation memory per example added.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "frontend/model.h"
+
+namespace kiln {
+namespace {
+
+// 243786 -> "243,786".
+std::string Thousands(int64_t n) {
+  std::string digits = absl::StrCat(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+// 42240 -> "41.2 KiB".
+std::string Bytes(int64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  if (bytes < 1024 * 1024) return absl::StrFormat("%.1f KiB", bytes / 1024.0);
+  return absl::StrFormat("%.2f MiB", bytes / (1024.0 * 1024.0));
+}
+
+// 11.4M style FLOP counts.
+std::string Flops(int64_t flops) {
+  if (flops < 10000) return absl::StrCat(flops);
+  if (flops < 1000000) return absl::StrFormat("%.1fK", flops / 1e3);
+  return absl::StrFormat("%.2fM", flops / 1e6);
+}
+
+constexpr int kWidth = 98;
+
+}  // namespace
+
+std::string Model::Summary() const {
+  auto fwd = Build(1);
+  if (!fwd.ok()) return absl::StrCat("error: ", fwd.status().message(), "\n");
+  const Graph& g = fwd->graph;
+  std::string out = absl::StrCat("Model: \"", name_, "\"\n", std::string(kWidth, '_'), "\n");
+  const char* row = " %-32s %-22s %-11s %-13s %s\n";
+  absl::StrAppendFormat(&out, row, "Layer (type)", "Output Shape", "Param #", "FLOPs", "Act. memory");
+  out += std::string(kWidth, '=') + "\n";
+  int64_t total_params = 0, total_flops = 0;
+  int64_t total_bytes = NumElements(g.node(fwd->input).type.dims) * 4;
+  for (size_t i = 0; i < fwd->layers.size(); ++i) {
+    const LayerRecord& layer = fwd->layers[i];
+    const Dims& dims = g.node(layer.output).type.dims;
+    const int64_t bytes = NumElements(dims) * 4;
+    absl::StrAppendFormat(&out, row, absl::StrCat(layer.name, " (", layer.type, ")"),
+                          KerasShape(dims), Thousands(layer.params), Flops(layer.flops_per_example),
+                          Bytes(bytes));
+    total_params += layer.params;
+    total_flops += layer.flops_per_example;
+    total_bytes += bytes;
+  }
+  out += std::string(kWidth, '=') + "\n";
+  absl::StrAppend(&out, "Total params: ", Thousands(total_params), "\n");
+  absl::StrAppend(&out, "Trainable params: ", Thousands(total_params), "\n");
+  absl::StrAppend(&out, "Non-trainable params: 0\n");
+  absl::StrAppend(&out, std::string(kWidth, '_'), "\n");
+  absl::StrAppend(&out, "Forward FLOPs per example: ", Thousands(total_flops), " (",
+                  Flops(total_flops), "; 2 per multiply-add)\n");
+  absl::StrAppend(&out, "Activation memory per example: ", Bytes(total_bytes),
+                  " (input and every layer output, float32)\n");
+  return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,79 @@
+// Optimizers, callbacks and the graphs a training step and an evaluation run.
+#ifndef KILN_FRONTEND_TRAINING_H_
+#define KILN_FRONTEND_TRAINING_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/graph.h"
+#include "runtime/executable.h"
+
+namespace kiln {
+
+class Model;
+
+// Keras's optimizers with Keras's defaults.
+struct Optimizer {
+  enum class Kind { kSgd, kAdam };
+  Kind kind = Kind::kAdam;
+  double learning_rate = 0.001;
+  double momentum = 0.0;  // SGD.
+  bool nesterov = false;  // SGD.
+  double weight_decay = 0.0;  // SGD, decoupled as in Keras.
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  // Adam.
+
+  static Optimizer Sgd(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false,
+                       double weight_decay = 0.0);
+  static Optimizer Adam(double learning_rate = 0.001, double beta1 = 0.9, double beta2 = 0.999,
+                        double epsilon = 1e-7);
+  std::string Describe() const;
+};
+
+// Which engine runs the graphs.
+enum class Backend { kInterpreter };
+absl::StatusOr<std::unique_ptr<Executable>> CreateExecutable(Graph graph, Backend backend);
+const char* BackendName(Backend backend);
+
+// The training step for `batch` examples as one graph: forward pass, sparse categorical
+// cross-entropy ("loss") and accuracy ("accuracy") as outputs, the backward pass, and optimizer
+// updates of every parameter and its slots ("<param>/m", "<param>/v", "<param>/velocity",
+// "optimizer/step"). Needs a model whose last layer ends in softmax (the loss uses its logits).
+absl::StatusOr<Graph> BuildTrainingGraph(const Model& model, int64_t batch,
+                                         const Optimizer& optimizer);
+// Forward pass with "loss" and "accuracy" outputs, no updates.
+absl::StatusOr<Graph> BuildEvalGraph(const Model& model, int64_t batch);
+
+// Per-epoch metrics: "loss", "accuracy", and "val_loss", "val_accuracy" with validation data.
+using Logs = std::map<std::string, double>;
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  // Called after each epoch (0-based); set *stop to end training.
+  virtual void OnEpochEnd(int epoch, const Logs& logs, bool* stop) = 0;
+};
+
+// Stops once `metric` reaches `threshold` (the course's 99.8% training accuracy callback),
+// printing `message` when it does.
+std::unique_ptr<Callback> StopAtThreshold(std::string metric, double threshold,
+                                          std::string message);
+// Stops when `monitor` has not improved by more than `min_delta` for `patience` epochs. Lower is
+// better for metrics containing "loss", higher otherwise.
+std::unique_ptr<Callback> EarlyStopping(std::string monitor, int patience, double min_delta = 0);
+// Calls `fn` after each epoch.
+std::unique_ptr<Callback> LambdaCallback(std::function<void(int, const Logs&, bool*)> fn);
+
+struct History {
+  std::vector<Logs> epochs;
+  bool stopped_early = false;
+  // The values of one metric across epochs.
+  std::vector<double> Metric(const std::string& name) const;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_FRONTEND_TRAINING_H_

@@ -1,0 +1,18 @@
+// Graphviz rendering of a graph, for looking at models: `dot -Tsvg graph.dot -o graph.svg`.
+#ifndef KILN_IR_DOT_H_
+#define KILN_IR_DOT_H_
+
+#include <string>
+
+#include "ir/graph.h"
+
+namespace kiln {
+
+// A `digraph` with one box per node labelled name / op / type, an edge from each input to its
+// user, sources styled by kind (Input, Parameter, Constant) and graph outputs drawn bold.
+// Total: never fails, even for graphs that do not verify (bad input ids are skipped).
+std::string GraphToDot(const Graph& g);
+
+}  // namespace kiln
+
+#endif  // KILN_IR_DOT_H_
