@@ -62,17 +62,17 @@ Tensor EvalOp(OpKind op, const Feeds& feeds, Attrs attrs = {}) {
   Graph g;
   std::vector<NodeId> ids;
   for (const auto& [name, t] : feeds) ids.push_back(*g.AddSource(OpKind::kInput, name, t.type()));
-  auto y = g.AddOp(op, "y", ids, std::move(attrs));
-  EXPECT_TRUE(y.ok()) << y.status();
-  if (!y.ok()) return Tensor();
-  g.AddOutput(*y);
+  auto out = g.AddOp(op, "out", ids, std::move(attrs));
+  EXPECT_TRUE(out.ok()) << out.status();
+  if (!out.ok()) return Tensor();
+  g.AddOutput(*out);
   std::unique_ptr<Executable> exe = Compile(std::move(g));
   if (exe == nullptr) return Tensor();
   for (const auto& [name, value] : feeds) Set(*exe, name, value);
   RunStep(*exe);
-  Tensor first = Get(*exe, "y");
+  Tensor first = Get(*exe, "out");
   RunStep(*exe);
-  Tensor second = Get(*exe, "y");
+  Tensor second = Get(*exe, "out");
   EXPECT_TRUE(first.BitwiseEqual(second)) << OpName(op) << " differs between two runs";
   return first;
 }

@@ -21,6 +21,9 @@ int Dump();
 int Predict();
 int Version();
 int Models();
+int Train();
+int Evaluate();
+int GradCheck();
 
 }  // namespace kiln::cli
 

@@ -11,6 +11,19 @@ std::string FlagFormat();
 int64_t FlagBatch();
 uint64_t FlagSeed();
 std::string FlagImage();
+std::string FlagData();
+int FlagEpochs();
+std::string FlagOptimizer();
+double FlagLr();
+double FlagMomentum();
+bool FlagNesterov();
+int64_t FlagLimit();
+int64_t FlagTestLimit();
+double FlagStopAtAccuracy();
+int FlagPatience();
+bool FlagJson();
+double FlagTolerance();
+double FlagEpsilon();
 }  // namespace kiln::cli
 
 #endif  // KILN_FRONTEND_CLI_FLAGS_H_

@@ -13,7 +13,22 @@
 
 ABSL_FLAG(std::string, model, "mnist-cnn", "Built-in model name (see `kiln models`)");
 ABSL_FLAG(std::string, format, "text", "dump: text | dot");
-ABSL_FLAG(int64_t, batch, 1, "Batch size the graph is built for");
+ABSL_FLAG(int64_t, batch, 0, "Batch size (default: 1 for dump, 64 for train and evaluate)");
+ABSL_FLAG(std::string, data, "mnist", "Dataset: mnist | fashion");
+ABSL_FLAG(int, epochs, 5, "train: number of epochs");
+ABSL_FLAG(std::string, optimizer, "adam", "train: sgd | adam");
+ABSL_FLAG(double, lr, 0, "train: learning rate (default: Keras's, 0.01 for sgd, 0.001 for adam)");
+ABSL_FLAG(double, momentum, 0, "train: SGD momentum");
+ABSL_FLAG(bool, nesterov, false, "train: SGD with Nesterov momentum");
+ABSL_FLAG(int64_t, limit, 0, "train: use only the first N training images (0: all)");
+ABSL_FLAG(int64_t, test_limit, 0, "train/evaluate: use only the first N test images (0: all)");
+ABSL_FLAG(double, stop_at_accuracy, 0,
+          "train: stop once training accuracy reaches this fraction (e.g. 0.998)");
+ABSL_FLAG(int, patience, 0, "train: early stopping on val_loss with this patience (0: off)");
+ABSL_FLAG(bool, json, false, "Machine-readable output: one JSON object per line");
+ABSL_FLAG(double, tolerance, 5e-2,
+          "gradcheck: largest relative error accepted (float32 forward passes limit it)");
+ABSL_FLAG(double, epsilon, 1e-3, "gradcheck: finite-difference step");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for weight initialization and shuffling");
 ABSL_FLAG(std::string, image, "", "predict: 28x28 grayscale image (PNG) or mnist:INDEX");
 
@@ -23,6 +38,19 @@ std::string FlagFormat() { return absl::GetFlag(FLAGS_format); }
 int64_t FlagBatch() { return absl::GetFlag(FLAGS_batch); }
 uint64_t FlagSeed() { return absl::GetFlag(FLAGS_seed); }
 std::string FlagImage() { return absl::GetFlag(FLAGS_image); }
+std::string FlagData() { return absl::GetFlag(FLAGS_data); }
+int FlagEpochs() { return absl::GetFlag(FLAGS_epochs); }
+std::string FlagOptimizer() { return absl::GetFlag(FLAGS_optimizer); }
+double FlagLr() { return absl::GetFlag(FLAGS_lr); }
+double FlagMomentum() { return absl::GetFlag(FLAGS_momentum); }
+bool FlagNesterov() { return absl::GetFlag(FLAGS_nesterov); }
+int64_t FlagLimit() { return absl::GetFlag(FLAGS_limit); }
+int64_t FlagTestLimit() { return absl::GetFlag(FLAGS_test_limit); }
+double FlagStopAtAccuracy() { return absl::GetFlag(FLAGS_stop_at_accuracy); }
+int FlagPatience() { return absl::GetFlag(FLAGS_patience); }
+bool FlagJson() { return absl::GetFlag(FLAGS_json); }
+double FlagTolerance() { return absl::GetFlag(FLAGS_tolerance); }
+double FlagEpsilon() { return absl::GetFlag(FLAGS_epsilon); }
 }  // namespace kiln::cli
 
 namespace {
@@ -36,6 +64,12 @@ commands:
   dump      --model NAME [--format text|dot] [--batch B]
                                              the model's IR as text or Graphviz
   predict   --model NAME [--seed S]          class probabilities for a synthetic digit
+  train     --model NAME --data mnist|fashion --epochs N --batch B --optimizer sgd|adam
+            --lr X --seed S [--limit N] [--stop_at_accuracy F] [--patience P] [--json]
+                                             train, then report test loss and accuracy
+  evaluate  --model NAME --data mnist|fashion [--batch B] [--json]
+                                             test loss and accuracy
+  gradcheck --model NAME [--tolerance T]     symbolic vs numerical gradients per parameter
   models                                     list the built-in models
   version                                    versions and the host CPU the JIT targets
 
@@ -53,7 +87,8 @@ int main(int argc, char** argv) {
   const std::vector<Command> commands = {
       {"summary", kiln::cli::Summary}, {"dump", kiln::cli::Dump},
       {"predict", kiln::cli::Predict}, {"version", kiln::cli::Version},
-      {"models", kiln::cli::Models},
+      {"models", kiln::cli::Models},   {"train", kiln::cli::Train},
+      {"evaluate", kiln::cli::Evaluate}, {"gradcheck", kiln::cli::GradCheck},
   };
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2) absl::ParseCommandLine(argc, argv);  // Handles --help and friends.

@@ -1,0 +1,185 @@
+// Commands that train or check a model: train, evaluate, gradcheck.
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "autodiff/gradcheck.h"
+#include "frontend/cli/commands.h"
+#include "frontend/cli/flags.h"
+#include "frontend/initializers.h"
+#include "frontend/json.h"
+#include "frontend/training.h"
+
+namespace kiln::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int64_t BatchOr(int64_t fallback) { return FlagBatch() > 0 ? FlagBatch() : fallback; }
+
+absl::StatusOr<Optimizer> OptimizerFromFlags() {
+  const std::string name = FlagOptimizer();
+  if (FlagLr() < 0) return absl::InvalidArgumentError("--lr must be positive");
+  if (name == "adam") return Optimizer::Adam(FlagLr() > 0 ? FlagLr() : 0.001);
+  if (name == "sgd") {
+    return Optimizer::Sgd(FlagLr() > 0 ? FlagLr() : 0.01, FlagMomentum(), FlagNesterov());
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown --optimizer '", name, "' (sgd or adam)"));
+}
+
+Dataset Limit(const Dataset& d, int64_t limit) {
+  return limit > 0 && limit < d.size() ? d.Slice(0, limit) : d;
+}
+
+}  // namespace
+
+int Train() {
+  const auto start = Clock::now();
+  const bool json = FlagJson();
+  auto model = LoadModel(FlagModel(), FlagSeed());
+  if (!model.ok()) return Fail("train", model.status());
+  auto optimizer = OptimizerFromFlags();
+  if (!optimizer.ok()) return Fail("train", optimizer.status());
+  if (FlagEpochs() < 1) return Fail("train", absl::InvalidArgumentError("--epochs must be >= 1"));
+  if (FlagLimit() < 0 || FlagTestLimit() < 0) {
+    return Fail("train", absl::InvalidArgumentError("--limit and --test_limit must be >= 0"));
+  }
+  auto data = LoadDataset(FlagData());
+  if (!data.ok()) return Fail("train", data.status());
+  const Dataset train = Limit(data->train, FlagLimit());
+  const Dataset test = Limit(data->test, FlagTestLimit());
+  if (auto s = model->Compile(*optimizer); !s.ok()) return Fail("train", s);
+
+  Model::FitOptions fit;
+  fit.epochs = FlagEpochs();
+  fit.batch_size = BatchOr(64);
+  fit.seed = FlagSeed();
+  fit.verbose = json ? 0 : 1;
+  fit.validation = &test;
+  std::vector<std::unique_ptr<Callback>> callbacks;
+  if (FlagStopAtAccuracy() > 0) {
+    callbacks.push_back(StopAtThreshold(
+        "accuracy", FlagStopAtAccuracy(),
+        json ? "" : absl::StrCat("Reached ", FlagStopAtAccuracy() * 100,
+                                 "% accuracy so cancelling training!")));
+  }
+  if (FlagPatience() > 0) callbacks.push_back(EarlyStopping("val_loss", FlagPatience()));
+  auto epoch_start = Clock::now();
+  callbacks.push_back(LambdaCallback([&](int epoch, const Logs& logs, bool*) {
+    if (json) {
+      JsonLine line;
+      line.Add("epoch", epoch + 1);
+      for (const auto& [key, value] : logs) line.Add(key, value);
+      line.Add("epoch_seconds", Since(epoch_start)).Add("wall_seconds", Since(start));
+      std::printf("%s\n", line.str().c_str());
+      std::fflush(stdout);
+    }
+    epoch_start = Clock::now();
+  }));
+  for (auto& cb : callbacks) fit.callbacks.push_back(cb.get());
+  if (!json) {
+    std::printf("Training %s on %s: %lld images, batch %lld, %s, %s backend\n",
+                model->name().c_str(), FlagData().c_str(), static_cast<long long>(train.size()),
+                static_cast<long long>(fit.batch_size), optimizer->Describe().c_str(),
+                BackendName(fit.backend));
+  }
+  auto history = model->Fit(train, fit);
+  if (!history.ok()) return Fail("train", history.status());
+  // Validation ran on the test set after the last epoch: that is the test result.
+  const Logs& last = history->epochs.back();
+  const double wall = Since(start);
+  if (json) {
+    std::printf("%s\n", JsonLine()
+                            .Add("model", model->name())
+                            .Add("data", FlagData())
+                            .Add("test_loss", last.at("val_loss"))
+                            .Add("test_accuracy", last.at("val_accuracy"))
+                            .Add("train_accuracy", last.at("accuracy"))
+                            .Add("epochs_run", static_cast<int64_t>(history->epochs.size()))
+                            .Add("stopped_early", history->stopped_early)
+                            .Add("backend", BackendName(fit.backend))
+                            .Add("wall_seconds", wall)
+                            .str()
+                            .c_str());
+  } else {
+    std::printf("Test loss: %.4f - test accuracy: %.4f (%lld images) - %zu epochs in %.1f s\n",
+                last.at("val_loss"), last.at("val_accuracy"),
+                static_cast<long long>(test.size()), history->epochs.size(), wall);
+  }
+  return 0;
+}
+
+int Evaluate() {
+  const auto start = Clock::now();
+  auto model = LoadModel(FlagModel(), FlagSeed());
+  if (!model.ok()) return Fail("evaluate", model.status());
+  auto data = LoadDataset(FlagData());
+  if (!data.ok()) return Fail("evaluate", data.status());
+  const Dataset test = Limit(data->test, FlagTestLimit());
+  auto result = model->Evaluate(test, BatchOr(64));
+  if (!result.ok()) return Fail("evaluate", result.status());
+  if (FlagJson()) {
+    std::printf("%s\n", JsonLine()
+                            .Add("model", model->name())
+                            .Add("data", FlagData())
+                            .Add("test_loss", result->loss)
+                            .Add("test_accuracy", result->accuracy)
+                            .Add("images", test.size())
+                            .Add("wall_seconds", Since(start))
+                            .str()
+                            .c_str());
+  } else {
+    std::printf("%s on %s test (%lld images): loss %.4f - accuracy %.4f\n", model->name().c_str(),
+                FlagData().c_str(), static_cast<long long>(test.size()), result->loss,
+                result->accuracy);
+  }
+  return 0;
+}
+
+int GradCheck() {
+  auto model = LoadModel(FlagModel(), FlagSeed());
+  if (!model.ok()) return Fail("gradcheck", model.status());
+  const int64_t batch = BatchOr(2);
+  auto graph = BuildEvalGraph(*model, batch);
+  if (!graph.ok()) return Fail("gradcheck", graph.status());
+  // A small random batch: pixels in [0, 1], labels 0-9.
+  std::map<std::string, Tensor> feeds = model->weights();
+  Rng rng(FlagSeed() + 1);
+  Dims dims = {batch};
+  dims.insert(dims.end(), model->input_shape().begin(), model->input_shape().end());
+  Tensor images(TensorType{DType::kF32, dims});
+  for (float& v : images.f32_span()) v = rng.UniformFloat();
+  Tensor labels(TensorType{DType::kI32, {batch}});
+  for (int64_t i = 0; i < batch; ++i) labels.i32()[i] = static_cast<int32_t>(rng.UniformInt(10));
+  feeds["image"] = images;
+  feeds["label"] = labels;
+  std::vector<NodeId> params;
+  for (const Node& node : graph->nodes()) {
+    if (node.op == OpKind::kParameter) params.push_back(node.id);
+  }
+  GradCheckOptions options;
+  options.max_elements = 32;
+  options.epsilon = FlagEpsilon();
+  auto results = CheckGradients(*graph, graph->Find("loss"), params, feeds, options);
+  if (!results.ok()) return Fail("gradcheck", results.status());
+  double worst = 0;
+  std::printf("%-20s %8s %7s %14s %12s\n", "parameter", "checked", "kinks", "max |grad|",
+              "max rel err");
+  for (const GradCheckResult& r : *results) {
+    std::printf("%-20s %8lld %7lld %14.6g %12.3g\n", r.parameter.c_str(),
+                static_cast<long long>(r.checked), static_cast<long long>(r.skipped_kinks),
+                r.max_abs_numeric, r.max_relative_error);
+    worst = std::max(worst, r.max_relative_error);
+  }
+  const bool ok = worst <= FlagTolerance();
+  std::printf("%s: largest relative error %.3g (tolerance %.3g, central differences, batch %lld)\n",
+              ok ? "PASS" : "FAIL", worst, FlagTolerance(), static_cast<long long>(batch));
+  return ok ? 0 : 1;
+}
+
+}  // namespace kiln::cli
