@@ -213,8 +213,8 @@ absl::StatusOr<TrainTest> LoadMnist(const std::string& dir) {
   return tt;
 }
 
-absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir) {
-  constexpr int64_t kTrain = 6000, kTest = 1000;
+absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, int64_t kTrain,
+                                           int64_t kTest) {
   std::vector<uint8_t> train_pixels, test_pixels;
   std::vector<int32_t> train_labels, test_labels;
   for (int c = 0; c < kClasses; ++c) {
@@ -225,7 +225,8 @@ absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir) {
     KILN_RETURN_IF_ERROR(FashionJsonParser(path, text).Parse(&pixels, &rows));
     if (rows < kTrain + kTest) {
       return FileError(path, absl::StrCat("has ", rows, " images, need at least ",
-                                          kTrain + kTest, " for the 6,000/1,000 split"));
+                                          kTrain + kTest, " for a ", kTrain, "/", kTest,
+                                          " split"));
     }
     train_pixels.insert(train_pixels.end(), pixels.begin(), pixels.begin() + kTrain * 784);
     test_pixels.insert(test_pixels.end(), pixels.begin() + kTrain * 784,

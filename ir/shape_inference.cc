@@ -125,7 +125,7 @@ absl::StatusOr<TensorType> InferBinary(const TensorType& a, const TensorType& b)
 absl::StatusOr<int64_t> WindowOutputSize(int64_t in, int64_t window, int64_t stride,
                                          absl::string_view padding) {
   if (in <= 0 || window <= 0 || stride <= 0) return Fail("sizes must be positive");
-  if (padding == "same") return (in + stride - 1) / stride;
+  if (padding == "same") return (in - 1) / stride + 1;
   if (window > in) return Fail("window larger than input");
   return (in - window) / stride + 1;
 }
@@ -137,8 +137,20 @@ int64_t WindowPadBefore(int64_t in, int64_t out, int64_t window, int64_t stride,
   return total / 2;
 }
 
+namespace {
+absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<TensorType>& in);
+}  // namespace
+
 absl::StatusOr<TensorType> InferType(const Node& node, const std::vector<TensorType>& in) {
   KILN_RETURN_IF_ERROR(CheckSchema(node, static_cast<int>(in.size())));
+  KILN_ASSIGN_OR_RETURN(TensorType out, InferUnchecked(node, in));
+  // Every value must be allocatable: an output whose byte size overflows is an error here.
+  KILN_RETURN_IF_ERROR(CheckedByteSize(out).status());
+  return out;
+}
+
+namespace {
+absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<TensorType>& in) {
   switch (node.op) {
     case OpKind::kInput:
     case OpKind::kParameter: {
@@ -351,5 +363,6 @@ absl::StatusOr<TensorType> InferType(const Node& node, const std::vector<TensorT
   }
   return Fail("unhandled op");
 }
+}  // namespace
 
 }  // namespace kiln
