@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
+# The end-to-end test trains on a real MNIST subset: fetch (sha256-verified) and require it.
+scripts/fetch_data.sh mnist
+export KILN_REQUIRE_DATA=1
 ctest --test-dir build --output-on-failure -j2
