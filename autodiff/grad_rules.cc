@@ -244,6 +244,12 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
     case OpKind::kApplySgd:
     case OpKind::kApplyAdam:
       return NoRule(n, ": update ops are not differentiable");
+    case OpKind::kFusedConv2D:
+    case OpKind::kFusedDense:
+    case OpKind::kMaskedMatMul:
+    case OpKind::kFusedMaxPool2DGrad:
+    case OpKind::kElementwise:
+      return NoRule(n, ": fused groups are formed after differentiation");
   }
   return NoRule(n, "");
 }

@@ -125,7 +125,7 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
     BatchRunner& r = runners[i];
     r.batch = i == 0 ? batch : rest;
     KILN_ASSIGN_OR_RETURN(Graph g, BuildTrainingGraph(*this, r.batch, optimizer_));
-    KILN_ASSIGN_OR_RETURN(r.exe, CreateExecutable(std::move(g), options.backend));
+    KILN_ASSIGN_OR_RETURN(r.exe, CreateExecutable(std::move(g), options.backend, options.threads));
     Dims dims = {r.batch};
     dims.insert(dims.end(), input_shape_.begin(), input_shape_.end());
     r.images = Tensor(TensorType{DType::kF32, dims});
@@ -169,7 +169,8 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
     KILN_RETURN_IF_ERROR(SaveState(*runners[0].exe));
     if (options.validation) {
       KILN_ASSIGN_OR_RETURN(Evaluation val,
-                            Evaluate(*options.validation, batch, options.backend));
+                            Evaluate(*options.validation, batch, options.backend,
+                                     options.threads));
       logs["val_loss"] = val.loss;
       logs["val_accuracy"] = val.accuracy;
     }
@@ -186,7 +187,7 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
 }
 
 absl::StatusOr<Model::Evaluation> Model::Evaluate(const Dataset& data, int64_t batch_size,
-                                                  Backend backend) const {
+                                                  Backend backend, int threads) const {
   KILN_RETURN_IF_ERROR(CheckData(*this, data));
   if (batch_size <= 0) return absl::InvalidArgumentError("batch size must be positive");
   const int64_t n = data.size();
@@ -200,7 +201,7 @@ absl::StatusOr<Model::Evaluation> Model::Evaluate(const Dataset& data, int64_t b
     if (count != r.batch) {
       r.batch = count;
       KILN_ASSIGN_OR_RETURN(Graph g, BuildEvalGraph(*this, count));
-      KILN_ASSIGN_OR_RETURN(r.exe, CreateExecutable(std::move(g), backend));
+      KILN_ASSIGN_OR_RETURN(r.exe, CreateExecutable(std::move(g), backend, threads));
       KILN_RETURN_IF_ERROR(LoadState(r.exe.get()));
       Dims dims = {count};
       dims.insert(dims.end(), input_shape_.begin(), input_shape_.end());

@@ -95,7 +95,8 @@ int64_t Model::CountParams() const {
   return n;
 }
 
-absl::StatusOr<Tensor> Model::Predict(const Tensor& images, int64_t batch_size) const {
+absl::StatusOr<Tensor> Model::Predict(const Tensor& images, int64_t batch_size, Backend backend,
+                                      int threads) const {
   const Dims& d = images.dims();
   if (images.dtype() != DType::kF32 || d.size() != input_shape_.size() + 1 ||
       !std::equal(input_shape_.begin(), input_shape_.end(), d.begin() + 1)) {
@@ -115,7 +116,7 @@ absl::StatusOr<Tensor> Model::Predict(const Tensor& images, int64_t batch_size) 
     const int64_t count = std::min(batch_size, n - start);
     if (count != exe_batch) {  // First batch, or the ragged last one.
       KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, Build(count));
-      KILN_ASSIGN_OR_RETURN(exe, CreateInterpreter(std::move(fwd.graph)));
+      KILN_ASSIGN_OR_RETURN(exe, CreateExecutable(std::move(fwd.graph), backend, threads));
       for (const auto& [name, value] : weights_) KILN_RETURN_IF_ERROR(exe->SetTensor(name, value));
       exe_batch = count;
     }

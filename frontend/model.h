@@ -59,9 +59,10 @@ class Model {
   // Keras's summary table, plus FLOPs and activation memory per example.
   std::string Summary() const;
 
-  // Runs the forward pass on the interpreter over `images` [N, ...input_shape] in batches of
+  // Runs the forward pass (on the JIT by default) over `images` [N, ...input_shape] in batches of
   // `batch_size` (the last batch may be smaller); returns [N, outputs].
-  absl::StatusOr<Tensor> Predict(const Tensor& images, int64_t batch_size = 32) const;
+  absl::StatusOr<Tensor> Predict(const Tensor& images, int64_t batch_size = 32,
+                                 Backend backend = Backend::kJit, int threads = 0) const;
 
   // Keras's compile: the optimizer, the loss (only "sparse_categorical_crossentropy") and the
   // metrics (only "accuracy"). Resets the optimizer's state.
@@ -75,7 +76,8 @@ class Model {
     const Dataset* validation = nullptr;
     std::vector<Callback*> callbacks;
     uint64_t seed = 0;  // Shuffling order; each epoch draws a new permutation.
-    Backend backend = Backend::kInterpreter;
+    Backend backend = Backend::kJit;
+    int threads = 0;  // JIT worker threads including the caller; 0: every core.
     int verbose = 1;  // 0: silent, 1: Keras's progress bar.
   };
   // Trains on `train` (shuffled each epoch; a ragged last batch is trained on, not dropped).
@@ -86,7 +88,7 @@ class Model {
     double accuracy = 0;
   };
   absl::StatusOr<Evaluation> Evaluate(const Dataset& data, int64_t batch_size = 32,
-                                      Backend backend = Backend::kInterpreter) const;
+                                      Backend backend = Backend::kJit, int threads = 0) const;
 
   // Weights by parameter name ("conv2d/kernel").
   const std::map<std::string, Tensor>& weights() const { return weights_; }

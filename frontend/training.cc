@@ -4,7 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include <thread>
+
 #include "autodiff/differentiate.h"
+#include "codegen/jit.h"
 #include "frontend/model.h"
 #include "ir/passes/dce.h"
 #include "ir/status.h"
@@ -41,14 +44,32 @@ std::string Optimizer::Describe() const {
 
 const char* BackendName(Backend backend) {
   switch (backend) {
+    case Backend::kJit:
+      return "jit";
     case Backend::kInterpreter:
       return "interpreter";
   }
   return "?";
 }
 
-absl::StatusOr<std::unique_ptr<Executable>> CreateExecutable(Graph graph, Backend backend) {
+absl::StatusOr<Backend> ParseBackend(const std::string& name) {
+  if (name == "jit") return Backend::kJit;
+  if (name == "interpreter" || name == "interp") return Backend::kInterpreter;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown backend '", name, "' (jit or interpreter)"));
+}
+
+absl::StatusOr<std::unique_ptr<Executable>> CreateExecutable(Graph graph, Backend backend,
+                                                             int threads) {
   switch (backend) {
+    case Backend::kJit: {
+      JitOptions options;
+      options.threads = threads > 0 ? threads
+                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+      KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitExecutable> jit,
+                            CreateJit(std::move(graph), options));
+      return std::unique_ptr<Executable>(std::move(jit));
+    }
     case Backend::kInterpreter:
       return CreateInterpreter(std::move(graph));
   }

@@ -33,10 +33,13 @@ struct Optimizer {
   std::string Describe() const;
 };
 
-// Which engine runs the graphs.
-enum class Backend { kInterpreter };
-absl::StatusOr<std::unique_ptr<Executable>> CreateExecutable(Graph graph, Backend backend);
+// Which engine runs the graphs: the LLVM JIT (default) or the reference interpreter.
+enum class Backend { kJit, kInterpreter };
+// `threads` (JIT only): worker threads including the caller; 0 uses every core.
+absl::StatusOr<std::unique_ptr<Executable>> CreateExecutable(Graph graph, Backend backend,
+                                                             int threads = 0);
 const char* BackendName(Backend backend);
+absl::StatusOr<Backend> ParseBackend(const std::string& name);
 
 // The training step for `batch` examples as one graph: forward pass, sparse categorical
 // cross-entropy ("loss") and accuracy ("accuracy") as outputs, the backward pass, and optimizer

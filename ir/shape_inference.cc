@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "ir/elementwise_program.h"
 #include "ir/graph.h"
 #include "ir/status.h"
 
@@ -82,6 +83,14 @@ absl::StatusOr<TensorType> InferWindow(const TensorType& x, const std::vector<in
     out.dims[1 + axis] = *size;
   }
   return out;
+}
+
+absl::Status ExpectActivation(const Node& node) {
+  const std::string& act = node.GetStr("activation");
+  if (act != "none" && act != "relu") {
+    return Fail(absl::StrCat("activation must be \"none\" or \"relu\", got \"", act, "\""));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank) {
@@ -165,7 +174,9 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return node.type;
     }
-    case OpKind::kConv2D: {
+    case OpKind::kConv2D:
+    case OpKind::kFusedConv2D: {
+      if (node.op == OpKind::kFusedConv2D) KILN_RETURN_IF_ERROR(ExpectActivation(node));
       const TensorType& x = in[0];
       const TensorType& w = in[1];
       KILN_RETURN_IF_ERROR(ExpectF32(w, "filter"));
@@ -202,7 +213,9 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return TensorType{in[0].dtype, shape};
     }
-    case OpKind::kMatMul: {
+    case OpKind::kMatMul:
+    case OpKind::kFusedDense:
+    case OpKind::kMaskedMatMul: {
       const TensorType& a = in[0];
       const TensorType& b = in[1];
       KILN_RETURN_IF_ERROR(ExpectF32(a, "lhs"));
@@ -220,7 +233,17 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
                                  TypeToString(b), ta ? " (lhs transposed)" : "",
                                  tb ? " (rhs transposed)" : ""));
       }
-      return TensorType{DType::kF32, {m, n}};
+      const TensorType out{DType::kF32, {m, n}};
+      if (node.op == OpKind::kFusedDense) {
+        KILN_RETURN_IF_ERROR(ExpectActivation(node));
+        if (in.size() == 3 && in[2] != TensorType{DType::kF32, {n}}) {
+          return Fail(absl::StrCat("bias ", TypeToString(in[2]), " must be f32[", n, "]"));
+        }
+      }
+      if (node.op == OpKind::kMaskedMatMul && in[2] != out) {
+        return Fail(absl::StrCat("mask ", TypeToString(in[2]), " must be ", TypeToString(out)));
+      }
+      return out;
     }
     case OpKind::kBiasAdd: {
       KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));
@@ -287,6 +310,7 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       return TensorType{DType::kF32, shape};
     }
     case OpKind::kMaxPool2DGrad:
+    case OpKind::kFusedMaxPool2DGrad:
     case OpKind::kAvgPool2DGrad: {
       const auto& pool = node.GetInts("pool");
       KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
@@ -348,6 +372,21 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
                                  TypeToString(in[1])));
       }
       return TensorType{DType::kF32, in[0].dims};
+    case OpKind::kElementwise: {
+      KILN_RETURN_IF_ERROR(
+          ParseElementwiseProgram(node.GetStr("program"), static_cast<int>(in.size())).status());
+      TensorType out{DType::kF32, {}};
+      for (const TensorType& t : in) {
+        KILN_RETURN_IF_ERROR(ExpectF32(t, "input"));
+        if (t.rank() == 0) continue;
+        if (out.rank() > 0 && out.dims != t.dims) {
+          return Fail(absl::StrCat("inputs ", TypeToString(out), " and ", TypeToString(t),
+                                   " differ (only scalars broadcast)"));
+        }
+        out = t;
+      }
+      return out;
+    }
     case OpKind::kAssign:
     case OpKind::kApplySgd:
     case OpKind::kApplyAdam: {

@@ -66,10 +66,20 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::SoftmaxCrossEntropyGrad(node, in, out);
     case OpKind::kEqual:
       return kernels::Equal(node, in, out);
+    case OpKind::kFusedConv2D:
+      return kernels::FusedConv2D(node, in, out);
+    case OpKind::kFusedDense:
+      return kernels::FusedDense(node, in, out);
+    case OpKind::kMaskedMatMul:
+      return kernels::MaskedMatMul(node, in, out);
+    case OpKind::kFusedMaxPool2DGrad:
+      return kernels::FusedMaxPool2DGrad(node, in, out);
+    case OpKind::kElementwise:
+      return kernels::Elementwise(node, in, out);
     case OpKind::kAssign:
     case OpKind::kApplySgd:
     case OpKind::kApplyAdam:
-      return;  // Run by RunUpdates after every other node.
+      return;  // Run after every other node (see Run).
   }
 }
 

@@ -40,6 +40,13 @@ void SoftmaxCrossEntropy(const Node& node, const Inputs& in, Tensor* out);
 void SoftmaxCrossEntropyGrad(const Node& node, const Inputs& in, Tensor* out);
 void Equal(const Node& node, const Inputs& in, Tensor* out);
 
+// kernels_fused.cc: fused groups (compositions of the kernels above).
+void FusedConv2D(const Node& node, const Inputs& in, Tensor* out);
+void FusedDense(const Node& node, const Inputs& in, Tensor* out);
+void MaskedMatMul(const Node& node, const Inputs& in, Tensor* out);
+void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
+void Elementwise(const Node& node, const Inputs& in, Tensor* out);
+
 // kernels_update.cc: Assign, ApplySgd, ApplyAdam. `in` holds every input; the first
 // NumMutatedInputs(node.op) of them are the Parameters written in place.
 void Update(const Node& node, const std::vector<Tensor*>& in);

@@ -166,6 +166,17 @@ class Case {
           << " elements, max |numeric| " << r.max_abs_numeric << ")";
       // A vanishing gradient would make the check vacuous.
       EXPECT_GT(r.max_abs_numeric, 1e-2) << family_ << ": " << r.parameter;
+      // Inputs are kink-free, so (nearly) every element is compared. CheckGradients' kink test
+      // (one-sided differences disagreeing by > 2% and > 1e-3) can still fire on a smooth op for a
+      // small-gradient element, from float rounding of the loss alone; allow 2% of the elements.
+      const int64_t n = feeds_.at(r.parameter).size();
+      EXPECT_LE(r.skipped_kinks, std::max<int64_t>(1, n / 50)) << family_ << ": " << r.parameter;
+      EXPECT_EQ(r.checked + r.skipped_kinks, n) << family_ << ": " << r.parameter;
+      if (r.skipped_kinks > 0) {
+        std::printf("[gradcheck] %s: %lld of %lld elements of %s skipped as kinks\n",
+                    family_.c_str(), static_cast<long long>(r.skipped_kinks),
+                    static_cast<long long>(n), r.parameter.c_str());
+      }
       double& worst = Worst()[family_];
       worst = std::max(worst, r.max_relative_error);
     }

@@ -1,14 +1,34 @@
-// Gradients of whole built-in models checked by finite differences, and one-step / few-step
-// training through BuildTrainingGraph.
+// Gradients of whole built-in models checked by finite differences (CheckGradients on the eval
+// graph, whose "loss" is the sparse softmax cross-entropy), and a few training steps through
+// BuildTrainingGraph.
 //
-// Tolerance: max_relative_error (CheckGradients: max |symbolic - numeric| over the checked
-// elements, divided by the largest |numeric| of that parameter) below kTolerance = 5e-3 with the
-// default epsilon 1e-3. This is looser than the per-op 2e-3 of autodiff_gradcheck_test.cc for two
-// reasons: the loss (~2.3) is a float32 computed through thousands of float accumulations, so its
-// rounding noise divided by the 2e-3 step is ~1e-4 absolute against gradients of ~1e-2..1e-1; and
-// ReLU / max-pool kinks: a perturbation that moves a pre-activation across 0 or swaps a pooling
-// window's maximum corrupts that finite difference. The inputs are fixed, so this is
-// deterministic; the measured errors are printed by the tests.
+// Tolerances (max_relative_error: max |symbolic - numeric| over the checked elements divided by
+// the parameter's largest |numeric|):
+//
+// * mnist-dnn: below kDnnTolerance = 5e-3 on one batch, epsilon 1e-3, 64 elements of every
+//   parameter. Measured over 8 batches: at most 1.6e-3.
+//
+// * mnist-cnn: the median over kCnnBatches = 5 batches of each parameter's max_relative_error
+//   below kCnnTolerance = 1e-2, and every batch below kCnnGross = 0.25; 24 elements of every
+//   parameter. The median, not the max, because finite differences on this network are limited by
+//   two effects no epsilon removes together:
+//     - float32 rounding of the loss (ulp 2.4e-7 at loss ~2.3) puts up to ~1.2e-7 / eps of noise on
+//       each difference: ~1e-4 at eps 1e-3, ~1% of the smaller parameters' gradients at 2e-4;
+//     - ReLU and max-pool kinks: a perturbation that moves a pre-activation across 0 or swaps a
+//       pooling window's winner corrupts that difference by up to half of that unit's share of
+//       the gradient. CheckGradients skips elements whose one-sided differences disagree, but not
+//       a unit sitting almost exactly on a kink (both one-sided differences see it). A first-layer
+//       element moves all 2 x 26 x 26 pre-activations of its channel, and at eps 1e-3 about 10-25
+//       of them lie within eps of a kink.
+//   Measured over 12 random batches, every parameter's typical error is 0.1-1% but one batch in
+//   four to six has a single element with a 2-10% error, so a max over one batch cannot be held
+//   to 1e-2; a wrong rule or wiring error is O(1) on every batch and fails both the median and the
+//   per-batch bound. Epsilon: 1e-3 (default), but 2e-4 for the first convolution (conv2d/*), whose
+//   kink crossings at 1e-3 dominate (its per-batch errors were 1-5% at 1e-3, 0.3-2% at 2e-4).
+//   Measured medians for the batches below: all parameters <= 5e-3 (printed by the test).
+//
+// Runtime: ~5 s for the CNN check on a slow 2-core machine (Release).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -29,7 +49,11 @@
 namespace kiln {
 namespace {
 
-constexpr double kTolerance = 5e-3;
+constexpr int64_t kBatch = 2;
+constexpr double kDnnTolerance = 5e-3;
+constexpr double kCnnTolerance = 1e-2;
+constexpr double kCnnGross = 0.25;
+constexpr int kCnnBatches = 5;
 
 // splitmix64: deterministic images and labels.
 class Rng {
@@ -69,48 +93,108 @@ std::vector<NodeId> TrainableParameters(const Graph& g) {
   return params;
 }
 
-// CheckGradients on every trainable Parameter of `model`'s eval graph at batch 2.
-void CheckModel(const std::string& name, int64_t max_elements, size_t expected_params) {
+// A model's eval graph at batch 2 with its weights as feeds.
+struct EvalSetup {
+  Graph graph;
+  NodeId loss = -1;
+  std::map<std::string, Tensor> weights;
+  std::vector<NodeId> params;
+};
+
+void MakeEvalSetup(const std::string& name, size_t expected_params, EvalSetup* s) {
   auto model = BuiltinModel(name, /*seed=*/7);
   ASSERT_TRUE(model.ok()) << model.status();
-  auto graph = BuildEvalGraph(*model, 2);
+  auto graph = BuildEvalGraph(*model, kBatch);
   ASSERT_TRUE(graph.ok()) << graph.status();
-  const NodeId loss = graph->Find("loss");
-  ASSERT_GE(loss, 0);
-  ASSERT_EQ(graph->node(loss).op, OpKind::kSoftmaxCrossEntropy);
-
-  std::map<std::string, Tensor> feeds = model->weights();
-  feeds["image"] = Images(2, 1234);
-  feeds["label"] = Tensor::I32({2}, {3, 8});
-  const std::vector<NodeId> params = TrainableParameters(*graph);
-  ASSERT_EQ(params.size(), expected_params);
-  for (NodeId p : params) ASSERT_TRUE(feeds.count(graph->node(p).name)) << graph->node(p).name;
-
-  GradCheckOptions options;
-  options.epsilon = 1e-3;
-  options.max_elements = max_elements;
-  auto results = CheckGradients(*graph, loss, params, feeds, options);
-  ASSERT_TRUE(results.ok()) << results.status();
-  ASSERT_EQ(results->size(), params.size());
-  for (const GradCheckResult& r : *results) {
-    std::printf("[gradcheck] %s %-18s checked %3lld  max|numeric| %.3g  max_relative_error %.3g\n",
-                name.c_str(), r.parameter.c_str(), static_cast<long long>(r.checked),
-                r.max_abs_numeric, r.max_relative_error);
-    EXPECT_EQ(r.checked, max_elements) << r.parameter;
-    EXPECT_LT(r.max_relative_error, kTolerance) << name << ": d loss / d " << r.parameter;
-    EXPECT_GT(r.max_abs_numeric, 1e-4) << name << ": " << r.parameter << " has no gradient";
+  s->graph = *std::move(graph);
+  s->loss = s->graph.Find("loss");
+  ASSERT_GE(s->loss, 0);
+  ASSERT_EQ(s->graph.node(s->loss).op, OpKind::kSoftmaxCrossEntropy);
+  s->weights = model->weights();
+  s->params = TrainableParameters(s->graph);
+  ASSERT_EQ(s->params.size(), expected_params);
+  for (NodeId p : s->params) {
+    ASSERT_TRUE(s->weights.count(s->graph.node(p).name)) << s->graph.node(p).name;
   }
 }
 
-TEST(ModelGradCheck, MnistCnnAllParameters) {
-  // conv2d, conv2d_1, dense, dense_1: kernel and bias each.
-  CheckModel("mnist-cnn", 24, 8);
+// CheckGradients for `params` on batch `seed`, printing each result; name -> result.
+std::map<std::string, GradCheckResult> Check(const EvalSetup& s, const std::vector<NodeId>& params,
+                                             uint64_t seed, double epsilon,
+                                             int64_t max_elements) {
+  std::map<std::string, Tensor> feeds = s.weights;
+  feeds["image"] = Images(kBatch, seed);
+  feeds["label"] = Labels(kBatch, seed + 1);
+  GradCheckOptions options;
+  options.epsilon = epsilon;
+  options.max_elements = max_elements;
+  auto results = CheckGradients(s.graph, s.loss, params, feeds, options);
+  EXPECT_TRUE(results.ok()) << results.status();
+  std::map<std::string, GradCheckResult> by_name;
+  if (!results.ok()) return by_name;
+  EXPECT_EQ(results->size(), params.size());
+  for (const GradCheckResult& r : *results) {
+    std::printf("[gradcheck] %s batch %llu eps %g: %-16s checked %2lld (kinks skipped %2lld)  "
+                "max|numeric| %.3g  max_relative_error %.3g\n",
+                s.graph.name().c_str(), static_cast<unsigned long long>(seed), epsilon,
+                r.parameter.c_str(), static_cast<long long>(r.checked),
+                static_cast<long long>(r.skipped_kinks), r.max_abs_numeric, r.max_relative_error);
+    by_name[r.parameter] = r;
+  }
+  return by_name;
 }
 
-TEST(ModelGradCheck, MnistDnnAllParameters) { CheckModel("mnist-dnn", 64, 4); }
+TEST(ModelGradCheck, MnistCnnAllParameters) {
+  EvalSetup s;
+  MakeEvalSetup("mnist-cnn", 8, &s);  // conv2d, conv2d_1, dense, dense_1: kernel and bias each.
+  if (HasFatalFailure()) return;
+  std::vector<NodeId> first_conv, others;
+  for (NodeId p : s.params) {
+    (s.graph.node(p).name.rfind("conv2d/", 0) == 0 ? first_conv : others).push_back(p);
+  }
+  ASSERT_EQ(first_conv.size(), 2u);
+
+  std::map<std::string, std::vector<double>> errors;
+  std::map<std::string, int64_t> checked;
+  for (int b = 1; b <= kCnnBatches; ++b) {
+    auto results = Check(s, others, b, /*epsilon=*/1e-3, /*max_elements=*/24);
+    auto first = Check(s, first_conv, b, /*epsilon=*/2e-4, /*max_elements=*/24);
+    results.insert(first.begin(), first.end());
+    ASSERT_EQ(results.size(), s.params.size());
+    for (const auto& [name, r] : results) {
+      EXPECT_LT(r.max_relative_error, kCnnGross) << name << " on batch " << b;
+      errors[name].push_back(r.max_relative_error);
+      checked[name] += r.checked;
+    }
+  }
+  for (auto& [name, errs] : errors) {
+    std::sort(errs.begin(), errs.end());
+    const double median = errs[errs.size() / 2];
+    std::printf("[gradcheck] mnist-cnn %-16s median max_relative_error over %d batches %.3g "
+                "(%lld elements compared)\n",
+                name.c_str(), kCnnBatches, median, static_cast<long long>(checked[name]));
+    EXPECT_LT(median, kCnnTolerance) << name;
+    // Kink skipping must leave a real sample.
+    EXPECT_GE(checked[name], 20) << name;
+  }
+}
+
+TEST(ModelGradCheck, MnistDnnAllParameters) {
+  EvalSetup s;
+  MakeEvalSetup("mnist-dnn", 4, &s);
+  if (HasFatalFailure()) return;
+  auto results = Check(s, s.params, 1, /*epsilon=*/1e-3, /*max_elements=*/64);
+  ASSERT_EQ(results.size(), 4u);
+  for (const auto& [name, r] : results) {
+    EXPECT_LT(r.max_relative_error, kDnnTolerance) << name;
+    EXPECT_GE(r.checked, std::min<int64_t>(60, s.weights.at(name).size())) << name;
+    EXPECT_GT(r.max_abs_numeric, 1e-3) << name;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
-// Training steps.
+// Training steps: BuildTrainingGraph verifies, one step changes every parameter, and repeated steps
+// on one fixed batch of 4 lower its loss. Each Run reports the loss from before its update.
 
 struct Trainer {
   std::unique_ptr<Executable> exe;
@@ -122,12 +206,20 @@ void MakeTrainer(const Model& model, int64_t batch, const Optimizer& opt, Traine
   ASSERT_TRUE(graph.ok()) << graph.status();
   absl::Status verified = Verify(*graph);
   ASSERT_TRUE(verified.ok()) << verified;
-  for (NodeId p : TrainableParameters(*graph)) t->params.push_back(graph->node(p).name);
+  const OpKind update = opt.kind == Optimizer::Kind::kAdam ? OpKind::kApplyAdam : OpKind::kApplySgd;
+  for (NodeId p : TrainableParameters(*graph)) {
+    const std::string& name = graph->node(p).name;
+    t->params.push_back(name);
+    const NodeId u = graph->Find("update/" + name);
+    ASSERT_GE(u, 0) << "no update for " << name;
+    EXPECT_EQ(graph->node(u).op, update) << name;
+    EXPECT_EQ(graph->node(u).inputs[0], p) << name;
+  }
   ASSERT_EQ(t->params.size(), model.weights().size());
   auto exe = CreateInterpreter(*std::move(graph));
   ASSERT_TRUE(exe.ok()) << exe.status();
   t->exe = *std::move(exe);
-  // Slots ("/m", "/v", "/velocity", "optimizer/step") start at zero, as in Compile.
+  // Slots ("/m", "/v", "/velocity", "optimizer/step") start at zero, as after Compile.
   for (const auto& [name, value] : model.weights()) {
     ASSERT_TRUE(t->exe->SetTensor(name, value).ok()) << name;
   }
@@ -143,41 +235,63 @@ float Step(Executable& exe) {
   return loss.ok() ? loss->f32()[0] : NAN;
 }
 
-void CheckTraining(const Optimizer& opt) {
+// Runs one step, checks every parameter moved, then 5 more; returns the 6 losses.
+std::vector<float> Train(const Optimizer& opt) {
   auto model = BuiltinModel("mnist-cnn", 3);
-  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE(model.ok()) << model.status();
+  if (!model.ok()) return {};
   Trainer t;
   MakeTrainer(*model, 4, opt, &t);
-  if (::testing::Test::HasFatalFailure()) return;
+  if (::testing::Test::HasFatalFailure()) return {};
 
   std::vector<float> losses = {Step(*t.exe)};
-  // One step changes every parameter (all of them get a nonzero gradient on this batch).
   for (const std::string& name : t.params) {
     auto after = t.exe->GetTensor(name);
-    ASSERT_TRUE(after.ok()) << after.status();
+    EXPECT_TRUE(after.ok()) << after.status();
+    if (!after.ok()) continue;
     const Tensor& before = model->weights().at(name);
-    ASSERT_EQ(after->size(), before.size());
-    int64_t changed = 0;
-    for (int64_t i = 0; i < before.size(); ++i) changed += after->f32()[i] != before.f32()[i];
-    EXPECT_GT(changed, 0) << opt.Describe() << ": " << name << " unchanged after one step";
+    EXPECT_EQ(after->size(), before.size());
+    int64_t changed = 0, finite = 0;
     for (int64_t i = 0; i < before.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(after->f32()[i])) << name << "[" << i << "]";
+      changed += after->f32()[i] != before.f32()[i];
+      finite += std::isfinite(after->f32()[i]);
+    }
+    EXPECT_GT(changed, 0) << opt.Describe() << ": " << name << " unchanged after one step";
+    EXPECT_EQ(finite, before.size()) << opt.Describe() << ": " << name;
+  }
+  for (int i = 0; i < 5; ++i) losses.push_back(Step(*t.exe));
+  if (opt.kind == Optimizer::Kind::kAdam) {
+    auto step = t.exe->GetTensor("optimizer/step");
+    EXPECT_TRUE(step.ok()) << step.status();
+    if (step.ok()) {
+      EXPECT_EQ(step->f32()[0], 6.0f);
     }
   }
-  // The loss on the same batch goes down over a few steps (each Run reports the loss before its
-  // update).
-  for (int i = 0; i < 5; ++i) losses.push_back(Step(*t.exe));
   std::string trace;
   for (float l : losses) trace += std::to_string(l) + " ";
   std::printf("[train] %s losses: %s\n", opt.Describe().c_str(), trace.c_str());
-  EXPECT_LT(losses.back(), losses.front()) << opt.Describe() << ": " << trace;
-  EXPECT_LT(losses.back(), 0.9f * losses.front()) << opt.Describe() << ": " << trace;
+  for (float l : losses) EXPECT_TRUE(std::isfinite(l)) << trace;
+  return losses;
 }
 
-TEST(TrainingGraph, MnistCnnAdamStepsReduceLoss) { CheckTraining(Optimizer::Adam()); }
+TEST(TrainingGraph, MnistCnnAdamStepsReduceLoss) {
+  const std::vector<float> losses = Train(Optimizer::Adam());
+  ASSERT_EQ(losses.size(), 6u);
+  // Measured: 2.31 2.07 1.85 1.63 1.44 1.30.
+  for (size_t i = 1; i < losses.size(); ++i) EXPECT_LT(losses[i], losses[i - 1]) << "step " << i;
+  EXPECT_LT(losses.back(), 0.75f * losses.front());
+}
 
 TEST(TrainingGraph, MnistCnnNesterovSgdStepsReduceLoss) {
-  CheckTraining(Optimizer::Sgd(0.1, 0.9, true));
+  const std::vector<float> losses = Train(Optimizer::Sgd(0.1, 0.9, true));
+  ASSERT_EQ(losses.size(), 6u);
+  // Measured: 2.31 1.96 1.45 1.79 4.74 2.11. lr 0.1 with Nesterov momentum 0.9 (an effective step
+  // of up to lr / (1 - momentum) = 1) overshoots on a 4-example batch after two steps, so the
+  // loss is not monotone: the first steps must descend, and the loss stays below where it began.
+  EXPECT_LT(losses[1], losses[0]);
+  EXPECT_LT(losses[2], losses[1]);
+  EXPECT_LT(*std::min_element(losses.begin(), losses.end()), 0.75f * losses.front());
+  EXPECT_LT(losses.back(), losses.front());
 }
 
 }  // namespace

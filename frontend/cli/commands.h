@@ -24,6 +24,7 @@ int Models();
 int Train();
 int Evaluate();
 int GradCheck();
+int Bench();
 
 }  // namespace kiln::cli
 

@@ -1,4 +1,5 @@
 // Commands that inspect a model: summary, dump, predict, models, version.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -8,7 +9,11 @@
 #include "frontend/builtin_models.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
+#include "absl/strings/str_join.h"
+#include "frontend/training.h"
 #include "ir/dot.h"
+#include "ir/passes/memory_plan.h"
+#include "ir/passes/passes.h"
 #include "ir/text_format.h"
 
 namespace kiln::cli {
@@ -32,17 +37,44 @@ int Summary() {
 int Dump() {
   auto model = LoadModel(FlagModel(), FlagSeed());
   if (!model.ok()) return Fail("dump", model.status());
-  auto fwd = model->Build(FlagBatch());
-  if (!fwd.ok()) return Fail("dump", fwd.status());
+  const int64_t batch = FlagBatch() > 0 ? FlagBatch() : 1;
   const std::string format = FlagFormat();
-  if (format == "text") {
-    std::fputs(PrintGraph(fwd->graph).c_str(), stdout);
-  } else if (format == "dot") {
-    std::fputs(GraphToDot(fwd->graph).c_str(), stdout);
-  } else {
+  if (format != "text" && format != "dot") {
     return Fail("dump", absl::InvalidArgumentError(
                             absl::StrCat("unknown --format '", format, "' (text or dot)")));
   }
+  // --graph forward|train picks the graph; --stage NAME shows it after that pipeline stage.
+  absl::StatusOr<Graph> graph = absl::InvalidArgumentError(
+      absl::StrCat("unknown --graph '", FlagGraph(), "' (forward or train)"));
+  if (FlagGraph() == "forward") {
+    auto fwd = model->Build(batch);
+    if (!fwd.ok()) return Fail("dump", fwd.status());
+    graph = std::move(fwd->graph);
+  } else if (FlagGraph() == "train") {
+    graph = BuildTrainingGraph(*model, batch, Optimizer::Adam());
+  }
+  if (!graph.ok()) return Fail("dump", graph.status());
+  const std::string stage = FlagStage();
+  const auto& stages = PipelineStages();
+  if (std::find(stages.begin(), stages.end(), stage) == stages.end() && stage != "memory") {
+    return Fail("dump", absl::InvalidArgumentError(absl::StrCat(
+                            "unknown --stage '", stage, "' (", absl::StrJoin(stages, ", "),
+                            ", memory)")));
+  }
+  Graph shown = *graph;
+  if (stage != "input") {
+    auto optimized = OptimizeGraph(*graph, [&](const std::string& name, const Graph& g) {
+      if (name == stage) shown = g;
+    });
+    if (!optimized.ok()) return Fail("dump", optimized.status());
+    if (stage == "memory") {
+      shown = *optimized;
+      auto plan = PlanMemory(shown);
+      if (!plan.ok()) return Fail("dump", plan.status());
+      std::fputs(plan->ToString(shown).c_str(), stdout);
+    }
+  }
+  std::fputs(format == "text" ? PrintGraph(shown).c_str() : GraphToDot(shown).c_str(), stdout);
   return 0;
 }
 

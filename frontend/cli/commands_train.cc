@@ -54,12 +54,16 @@ int Train() {
   const Dataset train = Limit(data->train, FlagLimit());
   const Dataset test = Limit(data->test, FlagTestLimit());
   if (auto s = model->Compile(*optimizer); !s.ok()) return Fail("train", s);
+  auto backend = ParseBackend(FlagBackend());
+  if (!backend.ok()) return Fail("train", backend.status());
 
   Model::FitOptions fit;
   fit.epochs = FlagEpochs();
   fit.batch_size = BatchOr(64);
   fit.seed = FlagSeed();
   fit.verbose = json ? 0 : 1;
+  fit.backend = *backend;
+  fit.threads = FlagThreads();
   fit.validation = &test;
   std::vector<std::unique_ptr<Callback>> callbacks;
   if (FlagStopAtAccuracy() > 0) {
@@ -121,7 +125,9 @@ int Evaluate() {
   auto data = LoadDataset(FlagData());
   if (!data.ok()) return Fail("evaluate", data.status());
   const Dataset test = Limit(data->test, FlagTestLimit());
-  auto result = model->Evaluate(test, BatchOr(64));
+  auto backend = ParseBackend(FlagBackend());
+  if (!backend.ok()) return Fail("evaluate", backend.status());
+  auto result = model->Evaluate(test, BatchOr(64), *backend, FlagThreads());
   if (!result.ok()) return Fail("evaluate", result.status());
   if (FlagJson()) {
     std::printf("%s\n", JsonLine()

@@ -8,6 +8,8 @@
 namespace kiln::cli {
 std::string FlagModel();
 std::string FlagFormat();
+std::string FlagGraph();
+std::string FlagStage();
 int64_t FlagBatch();
 uint64_t FlagSeed();
 std::string FlagImage();
@@ -22,6 +24,10 @@ int64_t FlagTestLimit();
 double FlagStopAtAccuracy();
 int FlagPatience();
 bool FlagJson();
+std::string FlagBackend();
+int FlagThreads();
+int FlagRepeats();
+bool FlagProfile();
 double FlagTolerance();
 double FlagEpsilon();
 }  // namespace kiln::cli

@@ -13,6 +13,9 @@
 
 ABSL_FLAG(std::string, model, "mnist-cnn", "Built-in model name (see `kiln models`)");
 ABSL_FLAG(std::string, format, "text", "dump: text | dot");
+ABSL_FLAG(std::string, graph, "forward", "dump: forward | train (the whole training step)");
+ABSL_FLAG(std::string, stage, "input",
+          "dump: pipeline stage to show: input, simplify, cse, dce, fuse, final, memory");
 ABSL_FLAG(int64_t, batch, 0, "Batch size (default: 1 for dump, 64 for train and evaluate)");
 ABSL_FLAG(std::string, data, "mnist", "Dataset: mnist | fashion");
 ABSL_FLAG(int, epochs, 5, "train: number of epochs");
@@ -25,6 +28,10 @@ ABSL_FLAG(int64_t, test_limit, 0, "train/evaluate: use only the first N test ima
 ABSL_FLAG(double, stop_at_accuracy, 0,
           "train: stop once training accuracy reaches this fraction (e.g. 0.998)");
 ABSL_FLAG(int, patience, 0, "train: early stopping on val_loss with this patience (0: off)");
+ABSL_FLAG(std::string, backend, "jit", "jit | interpreter");
+ABSL_FLAG(int, threads, 0, "JIT threads including the caller (0: every core)");
+ABSL_FLAG(int, repeats, 5, "bench: samples per measurement (the median is reported)");
+ABSL_FLAG(bool, profile, false, "bench: per-kernel time, GFLOP/s and share of the step");
 ABSL_FLAG(bool, json, false, "Machine-readable output: one JSON object per line");
 ABSL_FLAG(double, tolerance, 5e-2,
           "gradcheck: largest relative error accepted (float32 forward passes limit it)");
@@ -35,6 +42,8 @@ ABSL_FLAG(std::string, image, "", "predict: 28x28 grayscale image (PNG) or mnist
 namespace kiln::cli {
 std::string FlagModel() { return absl::GetFlag(FLAGS_model); }
 std::string FlagFormat() { return absl::GetFlag(FLAGS_format); }
+std::string FlagGraph() { return absl::GetFlag(FLAGS_graph); }
+std::string FlagStage() { return absl::GetFlag(FLAGS_stage); }
 int64_t FlagBatch() { return absl::GetFlag(FLAGS_batch); }
 uint64_t FlagSeed() { return absl::GetFlag(FLAGS_seed); }
 std::string FlagImage() { return absl::GetFlag(FLAGS_image); }
@@ -49,6 +58,10 @@ int64_t FlagTestLimit() { return absl::GetFlag(FLAGS_test_limit); }
 double FlagStopAtAccuracy() { return absl::GetFlag(FLAGS_stop_at_accuracy); }
 int FlagPatience() { return absl::GetFlag(FLAGS_patience); }
 bool FlagJson() { return absl::GetFlag(FLAGS_json); }
+std::string FlagBackend() { return absl::GetFlag(FLAGS_backend); }
+int FlagThreads() { return absl::GetFlag(FLAGS_threads); }
+int FlagRepeats() { return absl::GetFlag(FLAGS_repeats); }
+bool FlagProfile() { return absl::GetFlag(FLAGS_profile); }
 double FlagTolerance() { return absl::GetFlag(FLAGS_tolerance); }
 double FlagEpsilon() { return absl::GetFlag(FLAGS_epsilon); }
 }  // namespace kiln::cli
@@ -61,8 +74,9 @@ usage: kiln <command> [flags]
 
 commands:
   summary   --model NAME                     Keras-style summary with FLOPs and memory
-  dump      --model NAME [--format text|dot] [--batch B]
-                                             the model's IR as text or Graphviz
+  dump      --model NAME [--format text|dot] [--batch B] [--graph forward|train]
+            [--stage input|simplify|cse|dce|fuse|final|memory]
+                                             the IR after any pipeline stage, text or Graphviz
   predict   --model NAME [--seed S]          class probabilities for a synthetic digit
   train     --model NAME --data mnist|fashion --epochs N --batch B --optimizer sgd|adam
             --lr X --seed S [--limit N] [--stop_at_accuracy F] [--patience P] [--json]
@@ -70,6 +84,8 @@ commands:
   evaluate  --model NAME --data mnist|fashion [--batch B] [--json]
                                              test loss and accuracy
   gradcheck --model NAME [--tolerance T]     symbolic vs numerical gradients per parameter
+  bench     --model NAME --batch B --threads T [--repeats R] [--json]
+                                             JIT vs interpreter: compile time, images/s
   models                                     list the built-in models
   version                                    versions and the host CPU the JIT targets
 
@@ -89,6 +105,7 @@ int main(int argc, char** argv) {
       {"predict", kiln::cli::Predict}, {"version", kiln::cli::Version},
       {"models", kiln::cli::Models},   {"train", kiln::cli::Train},
       {"evaluate", kiln::cli::Evaluate}, {"gradcheck", kiln::cli::GradCheck},
+      {"bench", kiln::cli::Bench},
   };
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2) absl::ParseCommandLine(argc, argv);  // Handles --help and friends.

@@ -1,0 +1,139 @@
+// MatMul as a register-blocked micro-kernel: rows x column vectors of C held in registers, one
+// broadcast of A and one vector of B per FMA column. A transposed B is repacked first so its rows
+// are contiguous.
+#include <algorithm>
+
+#include "codegen/lowering.h"
+
+namespace kiln::codegen {
+namespace {
+
+using llvm::Value;
+
+// dst[K, N] = src[N, K]^T.
+int EmitTranspose(Lowering& l, const Node& node, int src_slot, int64_t rows, int64_t cols) {
+  const int dst = l.NewScratch(rows * cols);
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  l.BeginKernel(node, "pack", rows, 16);
+  Value* src = kb.Buffer(src_slot);
+  Value* out = kb.Buffer(dst);
+  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* r) {
+    kb.For(0, cols, 1, [&](Value* c) {
+      kb.Store(kb.Load(src, b.CreateAdd(b.CreateMul(r, kb.I(cols)), c)), out,
+               b.CreateAdd(b.CreateMul(c, kb.I(rows)), r));
+    }, "c");
+  }, "r");
+  l.EndKernel();
+  return dst;
+}
+
+}  // namespace
+
+void EmitMatMul(Lowering& l, const Node& node) {
+  const Dims& ad = l.input(node, 0).type.dims;
+  const Dims& bd = l.input(node, 1).type.dims;
+  const bool ta = node.GetInt("transpose_a") != 0, tb = node.GetInt("transpose_b") != 0;
+  const int64_t m = node.type.dims[0], n = node.type.dims[1];
+  const int64_t k = ta ? ad[0] : ad[1];
+  const int b_slot = tb ? EmitTranspose(l, node, node.inputs[1], bd[0], bd[1]) : node.inputs[1];
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  const int lanes = kb.lanes();
+  const int64_t vectors = (n + lanes - 1) / lanes;
+  const int64_t cb = std::min<int64_t>(vectors, 4);
+  const int64_t rb = std::min<int64_t>(24 / cb, m);
+  const int64_t row_blocks = (m + rb - 1) / rb, col_blocks = (vectors + cb - 1) / cb;
+  const double flops = 2.0 * m * n * k;
+  l.BeginKernel(node, "matmul", row_blocks * col_blocks, 1, flops);
+  const bool has_bias = node.op == OpKind::kFusedDense && node.inputs.size() == 3;
+  const bool relu = node.op == OpKind::kFusedDense && node.GetStr("activation") == "relu";
+  const bool masked = node.op == OpKind::kMaskedMatMul;
+  Value* a_buf = l.In(node, 0);
+  Value* b_buf = kb.Buffer(b_slot);
+  Value* bias = has_bias ? l.In(node, 2) : nullptr;
+  Value* mask = masked ? l.In(node, 2) : nullptr;
+  Value* out = l.Out(node);
+  std::vector<Value*> acc(rb * cb);
+  {
+    llvm::IRBuilder<>::InsertPointGuard guard(b);
+    b.SetInsertPoint(&b.GetInsertBlock()->getParent()->getEntryBlock().front());
+    for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
+  }
+  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* task) {
+    Value* row0 = b.CreateMul(b.CreateUDiv(task, kb.I(col_blocks)), kb.I(rb), "row0");
+    Value* vec0 = b.CreateMul(b.CreateURem(task, kb.I(col_blocks)), kb.I(cb), "vec0");
+    std::vector<Value*> row(rb), row_ok(rb);
+    for (int64_t r = 0; r < rb; ++r) {
+      Value* i = b.CreateAdd(row0, kb.I(r));
+      row_ok[r] = b.CreateICmpULT(i, kb.I(m));
+      row[r] = b.CreateSelect(row_ok[r], i, kb.I(m - 1));
+    }
+    // Column vectors of this block: full ones are plain loads; the last may be partial. The
+    // block's vector count is static except in the last column block.
+    auto block = [&](int64_t nv, int64_t last_valid) {
+      auto valid = [&](int64_t v) { return v == nv - 1 ? static_cast<int>(last_valid) : lanes; };
+      for (int64_t i = 0; i < rb * nv; ++i) {
+        b.CreateStore(llvm::Constant::getNullValue(kb.Vec(lanes)), acc[i]);
+      }
+      kb.For(0, k, 1, [&](Value* kk) {
+        Value* b_row = b.CreateAdd(b.CreateMul(kk, kb.I(n)), b.CreateMul(vec0, kb.I(lanes)));
+        std::vector<Value*> w(nv);
+        for (int64_t v = 0; v < nv; ++v) {
+          w[v] = kb.VLoad(b_buf, b.CreateAdd(b_row, kb.I(v * lanes)), lanes, valid(v));
+        }
+        for (int64_t r = 0; r < rb; ++r) {
+          Value* ai = ta ? b.CreateAdd(b.CreateMul(kk, kb.I(m)), row[r])
+                         : b.CreateAdd(b.CreateMul(row[r], kb.I(k)), kk);
+          Value* xs = kb.Splat(kb.Load(a_buf, ai), lanes);
+          for (int64_t v = 0; v < nv; ++v) {
+            Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
+            b.CreateStore(kb.Fma(xs, w[v], a), acc[r * cb + v]);
+          }
+        }
+      }, "k");
+      for (int64_t r = 0; r < rb; ++r) {
+        kb.If(row_ok[r], [&] {
+          Value* o = b.CreateAdd(b.CreateMul(row[r], kb.I(n)), b.CreateMul(vec0, kb.I(lanes)));
+          for (int64_t v = 0; v < nv; ++v) {
+            // Epilogue: bias, ReLU, or the ReLU mask of the consumer's backward pass.
+            Value* res = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
+            Value* zero = llvm::Constant::getNullValue(kb.Vec(lanes));
+            if (bias) {
+              Value* col = b.CreateAdd(b.CreateMul(vec0, kb.I(lanes)), kb.I(v * lanes));
+              res = b.CreateFAdd(res, kb.VLoad(bias, col, lanes, valid(v)));
+            }
+            if (relu) res = kb.Max(res, zero);
+            if (mask) {
+              Value* y = kb.VLoad(mask, b.CreateAdd(o, kb.I(v * lanes)), lanes, valid(v));
+              res = b.CreateSelect(b.CreateFCmpOGT(y, zero), res, zero);
+            }
+            kb.VStore(res, out, b.CreateAdd(o, kb.I(v * lanes)), valid(v));
+          }
+        });
+      }
+    };
+    const int64_t last_nv = vectors - (col_blocks - 1) * cb;
+    const int64_t last_valid = n - (vectors - 1) * lanes;
+    if (col_blocks == 1) {
+      block(last_nv, last_valid);
+    } else {
+      Value* is_last = b.CreateICmpEQ(vec0, kb.I((col_blocks - 1) * cb));
+      llvm::Function* f = b.GetInsertBlock()->getParent();
+      auto* last_bb = llvm::BasicBlock::Create(kb.ctx(), "last_cols", f);
+      auto* full_bb = llvm::BasicBlock::Create(kb.ctx(), "full_cols", f);
+      auto* join = llvm::BasicBlock::Create(kb.ctx(), "cols_done", f);
+      b.CreateCondBr(is_last, last_bb, full_bb);
+      b.SetInsertPoint(last_bb);
+      block(last_nv, last_valid);
+      b.CreateBr(join);
+      b.SetInsertPoint(full_bb);
+      block(cb, lanes);
+      b.CreateBr(join);
+      b.SetInsertPoint(join);
+    }
+  }, "task");
+  l.EndKernel();
+}
+
+}  // namespace kiln::codegen

@@ -1,0 +1,397 @@
+// Emitters for reductions, ArgMax, softmax, its gradient and the softmax cross-entropy loss.
+//
+// Every task owns whole output elements and folds its inputs in a fixed order, so results do not
+// depend on the thread count. Sums accumulate in float (the interpreter uses double in places).
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "codegen/lowering.h"
+#include "llvm/IR/Intrinsics.h"
+
+namespace kiln::codegen {
+namespace {
+
+constexpr int64_t kWork = 16384;  // Elements touched per chunk of tasks, roughly.
+
+int NormAxis(int64_t a, int rank) { return static_cast<int>(a < 0 ? a + rank : a); }
+
+// `dims` viewed around `axis` as [outer, len, inner].
+struct Split { int64_t outer = 1, len = 1, inner = 1; };
+Split SplitAt(const Dims& dims, int axis) {
+  Split s;
+  for (int d = 0; d < axis; ++d) s.outer *= dims[d];
+  for (int d = axis + 1; d < static_cast<int>(dims.size()); ++d) s.inner *= dims[d];
+  s.len = dims[axis];
+  return s;
+}
+
+int64_t Grain(int64_t work_per_task) {
+  return std::max<int64_t>(1, kWork / std::max<int64_t>(work_per_task, 1));
+}
+
+// A stack slot in the entry block (SROA turns it into SSA values): loop-carried accumulators.
+llvm::Value* Slot(KernelBuilder& kb, llvm::Type* type, llvm::Value* init) {
+  llvm::Function* f = kb.b().GetInsertBlock()->getParent();
+  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+  llvm::Value* slot = entry.CreateAlloca(type);
+  kb.b().CreateStore(init, slot);
+  return slot;
+}
+llvm::Value* Get(KernelBuilder& kb, llvm::Value* slot, llvm::Type* t) {
+  return kb.b().CreateLoad(t, slot);
+}
+
+// Rows [begin * per, min(end * per, n)) of this task range: body(row).
+void ForTaskRows(KernelBuilder& kb, int64_t per, int64_t n,
+                 const std::function<void(llvm::Value*)>& body) {
+  auto& b = kb.b();
+  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(per));
+  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(per));
+  hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(n)), kb.I(n), hi);
+  kb.For(lo, hi, 1, body, "row");
+}
+
+// Rows along an axis: tasks over chunks of `outer`; body(base, row) for every (p, q), the row's
+// elements at base + j * inner, `row` = p * inner + q (its index with the axis removed).
+int64_t RowTasks(const Split& s) {
+  return (s.outer + Grain(s.len * s.inner) - 1) / Grain(s.len * s.inner);
+}
+void ForAxisRows(KernelBuilder& kb, const Split& s,
+                 const std::function<void(llvm::Value*, llvm::Value*)>& body) {
+  auto& b = kb.b();
+  ForTaskRows(kb, Grain(s.len * s.inner), s.outer, [&](llvm::Value* p) {
+    kb.For(0, s.inner, 1, [&](llvm::Value* q) {
+      body(b.CreateAdd(b.CreateMul(p, kb.I(s.len * s.inner)), q),
+           b.CreateAdd(b.CreateMul(p, kb.I(s.inner)), q));
+    }, "q");
+  });
+}
+llvm::Value* At(KernelBuilder& kb, llvm::Value* base, llvm::Value* j, int64_t stride) {
+  return kb.b().CreateAdd(base, kb.b().CreateMul(j, kb.I(stride)));
+}
+
+// acc (op) v: sum, or max keeping acc unless v is strictly greater (NaN never wins).
+llvm::Value* Fold(KernelBuilder& kb, bool is_max, llvm::Value* acc, llvm::Value* v) {
+  auto& b = kb.b();
+  if (!is_max) return b.CreateFAdd(acc, v);
+  return b.CreateSelect(b.CreateFCmpOGT(v, acc), v, acc);
+}
+
+llvm::Value* Finish(KernelBuilder& kb, OpKind op, llvm::Value* acc, int64_t count) {
+  if (op != OpKind::kReduceMean) return acc;
+  llvm::Value* n = kb.F(static_cast<float>(count));
+  if (acc->getType()->isVectorTy()) n = kb.Splat(n, kb.lanes());
+  return kb.b().CreateFDiv(acc, n);  // 0/0 = NaN for an empty reduction, as the interpreter.
+}
+
+// Max over a row of `len` floats at base + j * stride (maxnum: NaN ignored), starting at -inf.
+llvm::Value* RowMax(KernelBuilder& kb, llvm::Value* x, llvm::Value* base, int64_t len,
+                    int64_t stride) {
+  auto& b = kb.b();
+  llvm::Value* m = Slot(kb, kb.F32(), kb.F(-std::numeric_limits<float>::infinity()));
+  kb.For(0, len, 1, [&](llvm::Value* j) {
+    b.CreateStore(kb.Max(Get(kb, m, kb.F32()), kb.Load(x, At(kb, base, j, stride))), m);
+  }, "j");
+  return Get(kb, m, kb.F32());
+}
+
+// exp(x[j] - max) along a row, stored to out[j] unless `out` is null; returns their float sum
+// (in order j).
+llvm::Value* ExpRow(KernelBuilder& kb, llvm::Value* x, llvm::Value* out, llvm::Value* base,
+                    int64_t len, int64_t stride, llvm::Value* max) {
+  auto& b = kb.b();
+  llvm::Value* s = Slot(kb, kb.F32(), kb.F(0.0f));
+  // With `out`, two loops: the exponentials vectorize, the ordered sum stays scalar.
+  kb.For(0, len, 1, [&](llvm::Value* j) {
+    llvm::Value* i = At(kb, base, j, stride);
+    llvm::Value* e = kb.Exp(b.CreateFSub(kb.Load(x, i), max));
+    if (out) kb.Store(e, out, i);
+    if (!out) b.CreateStore(b.CreateFAdd(Get(kb, s, kb.F32()), e), s);
+  }, "j");
+  if (!out) return Get(kb, s, kb.F32());
+  kb.For(0, len, 1, [&](llvm::Value* j) {
+    b.CreateStore(b.CreateFAdd(Get(kb, s, kb.F32()), kb.Load(out, At(kb, base, j, stride))), s);
+  }, "j");
+  return Get(kb, s, kb.F32());
+}
+
+// A contiguous row of `len` floats reduced with `lanes` partial accumulators (combined in lane
+// order), then the tail in order.
+llvm::Value* ReduceRow(KernelBuilder& kb, bool is_max, llvm::Value* x, llvm::Value* base,
+                       int64_t len) {
+  auto& b = kb.b();
+  const int L = kb.lanes();
+  const float init = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  llvm::Value* acc = kb.F(init);
+  if (len >= L) {
+    llvm::Value* vacc = Slot(kb, kb.Vec(L), kb.Splat(kb.F(init), L));
+    kb.For(0, len / L, 1, [&](llvm::Value* v) {
+      llvm::Value* val = kb.VLoad(x, At(kb, base, v, L), L, L);
+      b.CreateStore(Fold(kb, is_max, Get(kb, vacc, kb.Vec(L)), val), vacc);
+    }, "v");
+    llvm::Value* vec = Get(kb, vacc, kb.Vec(L));
+    acc = b.CreateExtractElement(vec, uint64_t{0});
+    for (int lane = 1; lane < L; ++lane) {
+      acc = Fold(kb, is_max, acc, b.CreateExtractElement(vec, static_cast<uint64_t>(lane)));
+    }
+  }
+  llvm::Value* s = Slot(kb, kb.F32(), acc);
+  kb.For(len / L * L, len, 1, [&](llvm::Value* j) {
+    b.CreateStore(Fold(kb, is_max, Get(kb, s, kb.F32()), kb.Load(x, b.CreateAdd(base, j))), s);
+  }, "j");
+  return Get(kb, s, kb.F32());
+}
+
+}  // namespace
+
+void EmitReduce(Lowering& l, const Node& node) {
+  const Dims& dims = l.input(node, 0).type.dims;
+  const int rank = static_cast<int>(dims.size());
+  const bool is_max = node.op == OpKind::kReduceMax;
+  const float init = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  std::vector<bool> reduced(rank, false);
+  for (int64_t a : node.GetInts("axes")) reduced[NormAxis(a, rank)] = true;
+  const int64_t n_out = NumElements(node.type.dims);
+  int64_t count = 1;
+  for (int d = 0; d < rank; ++d) count *= reduced[d] ? dims[d] : 1;
+  if (n_out == 0) return;
+  // Merge runs of kept / reduced axes (size-1 axes fit either) into groups.
+  std::vector<std::pair<bool, int64_t>> groups;
+  for (int d = 0; d < rank; ++d) {
+    if (dims[d] == 1) continue;
+    if (groups.empty() || groups.back().first != reduced[d]) groups.push_back({reduced[d], 1});
+    groups.back().second *= dims[d];
+  }
+  // [outer kept, len reduced, inner kept] when at most one reduced group.
+  int reduced_groups = 0;
+  Split s;
+  for (const auto& [red, size] : groups) {
+    if (red) s.len = size;
+    if (!red) (reduced_groups ? s.inner : s.outer) *= size;
+    reduced_groups += red;
+  }
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  const int L = kb.lanes();
+  const double flops = static_cast<double>(n_out) * static_cast<double>(count);
+
+  if (reduced_groups <= 1 && s.inner == 1) {
+    // Contiguous rows: vector partial accumulators along each row.
+    const int64_t per = Grain(s.len);
+    l.BeginKernel(node, "reduce_rows", (s.outer + per - 1) / per, 1, flops);
+    llvm::Value* x = l.In(node, 0);
+    llvm::Value* out = l.Out(node);
+    ForTaskRows(kb, per, s.outer, [&](llvm::Value* p) {
+      llvm::Value* r = ReduceRow(kb, is_max, x, b.CreateMul(p, kb.I(s.len)), s.len);
+      kb.Store(Finish(kb, node.op, r, count), out, p);
+    });
+    l.EndKernel();
+    return;
+  }
+  if (reduced_groups == 1) {
+    // Column reduction: tasks over (outer, chunk of up to 8 vectors of kept columns); every task
+    // folds its rows in ascending order, one accumulator per vector. Rows up to 8 vectors wide
+    // stay whole: contiguous streaming beats splitting them (the kernel is bandwidth-bound).
+    const int64_t vecs = (s.inner + L - 1) / L;
+    const int64_t per = std::min<int64_t>(vecs, 8);
+    const int64_t chunks = (vecs + per - 1) / per;
+    const int64_t last_c0 = (chunks - 1) * per * L;  // The last chunk may be short.
+    l.BeginKernel(node, "reduce_cols", s.outer * chunks, Grain(s.len * per * L), flops);
+    llvm::Value* x = l.In(node, 0);
+    llvm::Value* out = l.Out(node);
+    kb.For(kb.task_begin(), kb.task_end(), 1, [&](llvm::Value* t) {
+      llvm::Value* p = b.CreateUDiv(t, kb.I(chunks));
+      llvm::Value* c0 = b.CreateMul(b.CreateURem(t, kb.I(chunks)), kb.I(per * L));
+      llvm::Value* base = b.CreateAdd(b.CreateMul(p, kb.I(s.len * s.inner)), c0);
+      auto chunk = [&](int64_t width) {  // Columns [c0, c0 + width).
+        std::vector<llvm::Value*> acc;
+        for (int64_t v = 0; v * L < width; ++v) {
+          acc.push_back(Slot(kb, kb.Vec(L), kb.Splat(kb.F(init), L)));
+        }
+        auto valid = [&](size_t v) {
+          return static_cast<int>(std::min<int64_t>(L, width - v * L));
+        };
+        kb.For(0, s.len, 1, [&](llvm::Value* j) {
+          llvm::Value* row = At(kb, base, j, s.inner);
+          for (size_t v = 0; v < acc.size(); ++v) {
+            llvm::Value* x_v = kb.VLoad(x, b.CreateAdd(row, kb.I(v * L)), L, valid(v));
+            b.CreateStore(Fold(kb, is_max, Get(kb, acc[v], kb.Vec(L)), x_v), acc[v]);
+          }
+        }, "j");
+        llvm::Value* o = b.CreateAdd(b.CreateMul(p, kb.I(s.inner)), c0);
+        for (size_t v = 0; v < acc.size(); ++v) {
+          llvm::Value* r = Finish(kb, node.op, Get(kb, acc[v], kb.Vec(L)), count);
+          kb.VStore(r, out, b.CreateAdd(o, kb.I(v * L)), valid(v));
+        }
+      };
+      if (s.inner - last_c0 == per * L) {
+        chunk(per * L);
+      } else {
+        llvm::Value* last = b.CreateICmpEQ(c0, kb.I(last_c0));
+        kb.If(b.CreateNot(last), [&] { chunk(per * L); });
+        kb.If(last, [&] { chunk(s.inner - last_c0); });
+      }
+    }, "t");
+    l.EndKernel();
+    return;
+  }
+  // General axis sets: per output element, its reduced elements in row-major order.
+  std::vector<int64_t> stride(rank, 1);
+  for (int d = rank - 2; d >= 0; --d) stride[d] = stride[d + 1] * dims[d + 1];
+  const int64_t per = Grain(count);
+  l.BeginKernel(node, "reduce_any", (n_out + per - 1) / per, 1, flops);
+  llvm::Value* x = l.In(node, 0);
+  llvm::Value* out = l.Out(node);
+  // Input offset of the row-major index `i` over the kept (or the reduced) axes alone.
+  auto offset = [&](llvm::Value* i, bool of_reduced) {
+    llvm::Value* off = kb.I(0);
+    for (int d = rank - 1; d >= 0; --d) {
+      if (reduced[d] != of_reduced) continue;
+      off = b.CreateAdd(off, b.CreateMul(b.CreateURem(i, kb.I(dims[d])), kb.I(stride[d])));
+      i = b.CreateUDiv(i, kb.I(dims[d]));
+    }
+    return off;
+  };
+  ForTaskRows(kb, per, n_out, [&](llvm::Value* o) {
+    llvm::Value* base = offset(o, false);
+    llvm::Value* acc = Slot(kb, kb.F32(), kb.F(init));
+    kb.For(0, count, 1, [&](llvm::Value* r) {
+      llvm::Value* v = kb.Load(x, b.CreateAdd(base, offset(r, true)));
+      b.CreateStore(Fold(kb, is_max, Get(kb, acc, kb.F32()), v), acc);
+    }, "r");
+    kb.Store(Finish(kb, node.op, Get(kb, acc, kb.F32()), count), out, o);
+  });
+  l.EndKernel();
+}
+
+void EmitArgMax(Lowering& l, const Node& node) {
+  const Node& in = l.input(node, 0);
+  const Split s = SplitAt(in.type.dims, NormAxis(node.GetInt("axis"), in.type.rank()));
+  const bool i32 = in.type.dtype == DType::kI32;
+  if (s.outer * s.inner == 0) return;
+  l.BeginKernel(node, "argmax", RowTasks(s), 1);
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  llvm::Value* x = l.In(node, 0);
+  llvm::Value* out = l.Out(node);
+  llvm::Type* et = i32 ? b.getInt32Ty() : kb.F32();
+  ForAxisRows(kb, s, [&](llvm::Value* base, llvm::Value* row) {
+    llvm::Value* best = Slot(kb, et, kb.Load(x, base, i32));
+    llvm::Value* idx = Slot(kb, b.getInt64Ty(), kb.I(0));
+    kb.For(1, s.len, 1, [&](llvm::Value* j) {
+      llvm::Value* v = kb.Load(x, At(kb, base, j, s.inner), i32);
+      llvm::Value* cur = Get(kb, best, et);
+      llvm::Value* gt = i32 ? b.CreateICmpSGT(v, cur) : b.CreateFCmpOGT(v, cur);  // First wins.
+      b.CreateStore(b.CreateSelect(gt, v, cur), best);
+      b.CreateStore(b.CreateSelect(gt, j, Get(kb, idx, b.getInt64Ty())), idx);
+    }, "j");
+    kb.Store(b.CreateTrunc(Get(kb, idx, b.getInt64Ty()), b.getInt32Ty()), out, row);
+  });
+  l.EndKernel();
+}
+
+void EmitSoftmax(Lowering& l, const Node& node) {
+  const Split s = SplitAt(node.type.dims, NormAxis(node.GetInt("axis"), node.type.rank()));
+  if (s.outer * s.inner * s.len == 0) return;
+  l.BeginKernel(node, "softmax", RowTasks(s), 1, 3.0 * NumElements(node.type.dims));
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  llvm::Value* x = l.In(node, 0);
+  llvm::Value* out = l.Out(node);
+  ForAxisRows(kb, s, [&](llvm::Value* base, llvm::Value*) {
+    llvm::Value* max = RowMax(kb, x, base, s.len, s.inner);
+    llvm::Value* sum = ExpRow(kb, x, out, base, s.len, s.inner, max);
+    kb.For(0, s.len, 1, [&](llvm::Value* j) {
+      llvm::Value* i = At(kb, base, j, s.inner);
+      kb.Store(b.CreateFDiv(kb.Load(out, i), sum), out, i);
+    }, "j");
+  });
+  l.EndKernel();
+}
+
+void EmitSoftmaxGrad(Lowering& l, const Node& node) {
+  const Split s = SplitAt(node.type.dims, NormAxis(node.GetInt("axis"), node.type.rank()));
+  if (s.outer * s.inner * s.len == 0) return;
+  l.BeginKernel(node, "softmax_grad", RowTasks(s), 1, 4.0 * NumElements(node.type.dims));
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  llvm::Value* y = l.In(node, 0);
+  llvm::Value* dy = l.In(node, 1);
+  llvm::Value* out = l.Out(node);
+  ForAxisRows(kb, s, [&](llvm::Value* base, llvm::Value*) {
+    llvm::Value* dot = Slot(kb, kb.F32(), kb.F(0.0f));
+    kb.For(0, s.len, 1, [&](llvm::Value* j) {
+      llvm::Value* i = At(kb, base, j, s.inner);
+      llvm::Value* prod = b.CreateFMul(kb.Load(dy, i), kb.Load(y, i));
+      b.CreateStore(b.CreateFAdd(Get(kb, dot, kb.F32()), prod), dot);
+    }, "j");
+    llvm::Value* d = Get(kb, dot, kb.F32());
+    kb.For(0, s.len, 1, [&](llvm::Value* j) {
+      llvm::Value* i = At(kb, base, j, s.inner);
+      kb.Store(b.CreateFMul(kb.Load(y, i), b.CreateFSub(kb.Load(dy, i), d)), out, i);
+    }, "j");
+  });
+  l.EndKernel();
+}
+
+void EmitSoftmaxCrossEntropy(Lowering& l, const Node& node) {
+  const Dims& dims = l.input(node, 0).type.dims;
+  const int64_t batch = dims[0], classes = dims[1];
+  // One task: the batch mean is a single ordered sum.
+  l.BeginKernel(node, "sce", 1, 1, 3.0 * static_cast<double>(batch * classes));
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  llvm::Value* logits = l.In(node, 0);
+  llvm::Value* labels = l.In(node, 1);
+  llvm::Value* total = Slot(kb, kb.F32(), kb.F(0.0f));
+  kb.For(0, batch, 1, [&](llvm::Value* r) {
+    llvm::Value* base = b.CreateMul(r, kb.I(classes));
+    llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
+    llvm::Value* max = RowMax(kb, logits, base, classes, 1);
+    llvm::Value* sum = ExpRow(kb, logits, nullptr, base, classes, 1, max);
+    // A label outside [0, C) is never read through: its row contributes NaN.
+    llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
+    llvm::Value* loss = b.CreateFAdd(b.CreateFSub(max, picked),
+                                     b.CreateUnaryIntrinsic(llvm::Intrinsic::log, sum));
+    loss = b.CreateSelect(kb.InRange(label, classes), loss,
+                          kb.F(std::numeric_limits<float>::quiet_NaN()));
+    b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);
+  }, "b");
+  llvm::Value* mean = b.CreateFDiv(Get(kb, total, kb.F32()), kb.F(static_cast<float>(batch)));
+  kb.Store(mean, l.Out(node), kb.I(0));
+  l.EndKernel();
+}
+
+void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node) {
+  const Dims& dims = node.type.dims;
+  const int64_t batch = dims[0], classes = dims[1];
+  if (batch * classes == 0) return;
+  const int64_t per = Grain(classes);
+  l.BeginKernel(node, "sce_grad", (batch + per - 1) / per, 1,
+                4.0 * static_cast<double>(batch * classes));
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  llvm::Value* logits = l.In(node, 0);
+  llvm::Value* labels = l.In(node, 1);
+  llvm::Value* out = l.Out(node);
+  llvm::Value* scale = b.CreateFDiv(kb.Load(l.In(node, 2), kb.I(0)),
+                                    kb.F(static_cast<float>(batch)));
+  ForTaskRows(kb, per, batch, [&](llvm::Value* r) {
+    llvm::Value* base = b.CreateMul(r, kb.I(classes));
+    llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
+    llvm::Value* valid = kb.InRange(label, classes);
+    llvm::Value* max = RowMax(kb, logits, base, classes, 1);
+    llvm::Value* sum = ExpRow(kb, logits, out, base, classes, 1, max);
+    kb.For(0, classes, 1, [&](llvm::Value* j) {
+      llvm::Value* i = b.CreateAdd(base, j);
+      llvm::Value* prob = b.CreateFDiv(kb.Load(out, i), sum);
+      llvm::Value* hot = b.CreateSelect(b.CreateICmpEQ(j, label), kb.F(1.0f), kb.F(0.0f));
+      llvm::Value* g = b.CreateFMul(b.CreateFSub(prob, hot), scale);
+      kb.Store(b.CreateSelect(valid, g, kb.F(std::numeric_limits<float>::quiet_NaN())), out, i);
+    }, "j");
+  });
+  l.EndKernel();
+}
+
+}  // namespace kiln::codegen

@@ -1,0 +1,51 @@
+// The LLVM side of the JIT: one ORC LLJIT per compiled graph, the O3 pipeline for the host CPU,
+// and the single place where llvm::Error becomes absl::Status. Internal to codegen/.
+#ifndef KILN_CODEGEN_JIT_COMPILER_H_
+#define KILN_CODEGEN_JIT_COMPILER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Target/TargetMachine.h"
+
+namespace kiln::codegen {
+
+// Converts an llvm::Error to a Status (consuming it). The only conversion point in Kiln.
+absl::Status ToStatus(llvm::Error error, const std::string& context);
+
+class JitCompiler {
+ public:
+  static absl::StatusOr<std::unique_ptr<JitCompiler>> Create();
+
+  // What emitted functions need: attributes for the host CPU and the vector width to use.
+  const std::string& cpu() const { return cpu_; }
+  const std::string& features() const { return features_; }
+  int vector_lanes() const { return vector_lanes_; }  // f32 lanes: 16 with AVX-512, else 8.
+  const llvm::DataLayout& data_layout() const { return jit_->getDataLayout(); }
+  const llvm::Triple& triple() const { return jit_->getTargetTriple(); }
+
+  // Verifies `module`, optimizes it at O3 for the host, compiles it and returns the addresses of
+  // `symbols` in order. `dump_ir`, when set, receives the optimized IR.
+  absl::StatusOr<std::vector<void*>> Compile(std::unique_ptr<llvm::Module> module,
+                                             std::unique_ptr<llvm::LLVMContext> context,
+                                             const std::vector<std::string>& symbols,
+                                             std::string* dump_ir = nullptr);
+
+ private:
+  JitCompiler() = default;
+
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::string cpu_, features_;
+  int vector_lanes_ = 8;
+};
+
+}  // namespace kiln::codegen
+
+#endif  // KILN_CODEGEN_JIT_COMPILER_H_

@@ -1,0 +1,181 @@
+// JitExecutable: memory plan, lowering every node, LLVM compilation, and running the kernels on
+// the thread pool.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/jit.h"
+#include "codegen/jit_compiler.h"
+#include "codegen/lowering.h"
+#include "ir/passes/memory_plan.h"
+#include "ir/passes/passes.h"
+#include "ir/status.h"
+#include "runtime/thread_pool.h"
+
+namespace kiln {
+namespace {
+
+using KernelFn = void (*)(void**, int64_t, int64_t);
+
+struct Aligned {
+  void operator()(void* p) const { std::free(p); }
+};
+
+class Jit final : public JitExecutable {
+ public:
+  Jit(Graph graph, MemoryPlan plan, int threads)
+      : graph_(std::move(graph)), plan_(std::move(plan)), pool_(threads) {}
+
+  absl::Status Compile(const JitOptions& options) {
+    const auto start = std::chrono::steady_clock::now();
+    KILN_ASSIGN_OR_RETURN(compiler_, codegen::JitCompiler::Create());
+    auto context = std::make_unique<llvm::LLVMContext>();
+    auto module = std::make_unique<llvm::Module>("kiln_" + graph_.name(), *context);
+    codegen::KernelBuilder kb(*module, compiler_->cpu(), compiler_->features(),
+                              compiler_->vector_lanes());
+    codegen::Lowering lowering(kb, graph_);
+    for (NodeId id : plan_.schedule) KILN_RETURN_IF_ERROR(EmitNode(lowering, graph_.node(id)));
+    const char* dump_path = std::getenv("KILN_DUMP_IR");
+    std::vector<std::string> symbols;
+    for (const codegen::Launch& launch : lowering.launches()) symbols.push_back(launch.symbol);
+    KILN_ASSIGN_OR_RETURN(std::vector<void*> addresses,
+                          compiler_->Compile(std::move(module), std::move(context), symbols,
+                                             options.keep_ir || dump_path ? &info_.llvm_ir
+                                                                          : nullptr));
+    if (dump_path) {  // Debugging aid: KILN_DUMP_IR=file writes the optimized LLVM IR.
+      if (FILE* f = std::fopen(dump_path, "w")) {
+        std::fwrite(info_.llvm_ir.data(), 1, info_.llvm_ir.size(), f);
+        std::fclose(f);
+      }
+    }
+    for (size_t i = 0; i < addresses.size(); ++i) {
+      const codegen::Launch& launch = lowering.launches()[i];
+      kernels_.push_back({reinterpret_cast<KernelFn>(addresses[i]), launch.tasks, launch.grain});
+      info_.kernels.push_back({launch.symbol, launch.node, launch.tasks, launch.flops});
+    }
+    Allocate(lowering.scratch_floats());
+    info_.arena_bytes = plan_.arena_bytes;
+    info_.compile_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return absl::OkStatus();
+  }
+
+  const Graph& graph() const override { return graph_; }
+  const JitInfo& info() const override { return info_; }
+  int threads() const override { return pool_.threads(); }
+
+  absl::Status SetTensor(absl::string_view name, const Tensor& value) override {
+    NodeId id = graph_.Find(name);
+    if (id < 0) return absl::NotFoundError(absl::StrCat("no node named '", name, "'"));
+    const Node& node = graph_.node(id);
+    if (node.op != OpKind::kInput && node.op != OpKind::kParameter) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node '", name, "' is a ", OpName(node.op), ", not an Input or Parameter"));
+    }
+    if (value.type() != node.type) {
+      return absl::InvalidArgumentError(absl::StrCat("node '", name, "' expects ",
+                                                     TypeToString(node.type), ", got ",
+                                                     TypeToString(value.type())));
+    }
+    std::memcpy(persistent_[id].raw(), value.raw(), value.bytes());
+    return absl::OkStatus();
+  }
+
+  absl::Status Run() override {
+    for (size_t k = 0; k < kernels_.size(); ++k) RunKernel(static_cast<int>(k));
+    return absl::OkStatus();
+  }
+
+  void RunKernel(int index) override {
+    const Kernel& k = kernels_[index];
+    void** table = table_.data();
+    KernelFn fn = k.fn;
+    pool_.ParallelFor(k.tasks, k.grain, [=](int64_t b, int64_t e) { fn(table, b, e); });
+  }
+
+  absl::StatusOr<Tensor> GetTensor(absl::string_view name) const override {
+    NodeId id = graph_.Find(name);
+    if (id < 0) return absl::NotFoundError(absl::StrCat("no node named '", name, "'"));
+    const bool kept = IsSource(graph_.node(id).op) ||
+                      std::find(graph_.outputs().begin(), graph_.outputs().end(), id) !=
+                          graph_.outputs().end();
+    if (!kept) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("node '", name, "' is an intermediate value the JIT's memory plan reuses; "
+                       "make it a graph output to read it"));
+    }
+    Tensor t(graph_.node(id).type);
+    std::memcpy(t.raw(), table_[id], t.bytes());
+    return t;
+  }
+
+ private:
+  struct Kernel {
+    KernelFn fn;
+    int64_t tasks, grain;
+  };
+
+  void Allocate(const std::vector<int64_t>& scratch) {
+    const int n = graph_.num_nodes();
+    table_.assign(n + scratch.size(), nullptr);
+    arena_.reset(std::aligned_alloc(64, std::max<int64_t>((plan_.arena_bytes + 63) / 64 * 64, 64)));
+    std::memset(arena_.get(), 0, plan_.arena_bytes);
+    persistent_.resize(n);
+    for (NodeId id : plan_.schedule) {
+      const Node& node = graph_.node(id);
+      const MemoryPlan::Buffer& buf = plan_.buffers[id];
+      if (buf.kind == MemoryPlan::Kind::kPersistent) {
+        persistent_[id] = Tensor(node.type);
+        if (node.op == OpKind::kConstant) {
+          const std::vector<float>& v = node.GetFloats("value");
+          for (int64_t i = 0; i < persistent_[id].size(); ++i) {
+            if (node.type.dtype == DType::kF32) {
+              persistent_[id].f32()[i] = v[i];
+            } else {
+              persistent_[id].i32()[i] = static_cast<int32_t>(v[i]);
+            }
+          }
+        }
+        table_[id] = persistent_[id].raw();
+      } else if (buf.kind == MemoryPlan::Kind::kArena) {
+        table_[id] = static_cast<char*>(arena_.get()) + buf.offset;
+      }
+    }
+    for (NodeId id : plan_.schedule) {
+      const MemoryPlan::Buffer& buf = plan_.buffers[id];
+      if (buf.kind == MemoryPlan::Kind::kAlias) table_[id] = table_[buf.alias_of];
+    }
+    for (size_t s = 0; s < scratch.size(); ++s) {
+      scratch_.emplace_back(TensorType{DType::kF32, {scratch[s]}});
+      table_[n + s] = scratch_.back().raw();
+    }
+  }
+
+  Graph graph_;
+  MemoryPlan plan_;
+  ThreadPool pool_;
+  std::unique_ptr<codegen::JitCompiler> compiler_;  // Owns the compiled code.
+  std::vector<Kernel> kernels_;
+  std::vector<void*> table_;
+  std::vector<Tensor> persistent_;
+  std::vector<Tensor> scratch_;
+  std::unique_ptr<void, Aligned> arena_;
+  JitInfo info_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JitExecutable>> CreateJit(Graph graph, const JitOptions& options) {
+  KILN_RETURN_IF_ERROR(Verify(graph));
+  if (options.optimize) {
+    KILN_ASSIGN_OR_RETURN(graph, OptimizeGraph(std::move(graph)));
+  }
+  KILN_ASSIGN_OR_RETURN(MemoryPlan plan, PlanMemory(graph));
+  auto jit = std::make_unique<Jit>(std::move(graph), std::move(plan), options.threads);
+  KILN_RETURN_IF_ERROR(jit->Compile(options));
+  return jit;
+}
+
+}  // namespace kiln

@@ -1,0 +1,76 @@
+// Lowering a graph's nodes to kernels: the state shared by the per-family emitters.
+#ifndef KILN_CODEGEN_LOWERING_H_
+#define KILN_CODEGEN_LOWERING_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "codegen/kernel_builder.h"
+#include "ir/graph.h"
+
+namespace kiln::codegen {
+
+// Buffer slots: slot i < num_nodes holds node i's output (Reshape shares its input's storage);
+// slots past that are scratch buffers a kernel asked for.
+class Lowering {
+ public:
+  Lowering(KernelBuilder& kb, const Graph& graph) : kb_(kb), graph_(graph) {}
+
+  KernelBuilder& kb() { return kb_; }
+  const Graph& graph() const { return graph_; }
+  const Node& input(const Node& node, int i) const { return graph_.node(node.inputs[i]); }
+  const Dims& dims(const Node& node) const { return node.type.dims; }
+
+  // Starts kernel function `<node>_<suffix>`; the launch runs after the previous ones.
+  void BeginKernel(const Node& node, const std::string& suffix, int64_t tasks, int64_t grain,
+                   double flops = 0);
+  void EndKernel() { kb_.End(); }
+  // Pointer to node `id`'s output.
+  llvm::Value* Out(const Node& node) { return kb_.Buffer(node.id); }
+  llvm::Value* In(const Node& node, int i) { return kb_.Buffer(node.inputs[i]); }
+  // A scratch buffer of `floats` elements, valid for the current step only.
+  int NewScratch(int64_t floats);
+
+  const std::vector<Launch>& launches() const { return launches_; }
+  const std::vector<int64_t>& scratch_floats() const { return scratch_; }
+
+ private:
+  KernelBuilder& kb_;
+  const Graph& graph_;
+  std::vector<Launch> launches_;
+  std::vector<int64_t> scratch_;
+};
+
+// Emits the kernels computing `node` (none for sources and Reshape). Every op kind has a case.
+absl::Status EmitNode(Lowering& l, const Node& node);
+
+// Per-family emitters (emit_*.cc).
+void EmitBinary(Lowering& l, const Node& node);          // Add, Sub, Mul, Div, Equal
+void EmitUnary(Lowering& l, const Node& node);           // Relu, Sigmoid, Tanh
+void EmitActivationGrad(Lowering& l, const Node& node);  // ReluGrad, SigmoidGrad, TanhGrad
+void EmitBiasAdd(Lowering& l, const Node& node);
+void EmitBroadcast(Lowering& l, const Node& node);
+void EmitUpdate(Lowering& l, const Node& node);  // Assign, ApplySgd, ApplyAdam
+void EmitElementwiseProgram(Lowering& l, const Node& node);  // Fused Elementwise
+void EmitReduce(Lowering& l, const Node& node);  // ReduceSum, ReduceMean, ReduceMax
+void EmitArgMax(Lowering& l, const Node& node);
+void EmitSoftmax(Lowering& l, const Node& node);
+void EmitSoftmaxGrad(Lowering& l, const Node& node);
+void EmitSoftmaxCrossEntropy(Lowering& l, const Node& node);
+void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node);
+void EmitPool(Lowering& l, const Node& node);      // MaxPool2D, AvgPool2D
+// MaxPool2DGrad, AvgPool2DGrad, FusedMaxPool2DGrad (mask dx by x > 0).
+void EmitPoolGrad(Lowering& l, const Node& node);
+void EmitConv2D(Lowering& l, const Node& node);  // Conv2D, FusedConv2D
+void EmitConv2DBackpropInput(Lowering& l, const Node& node);
+void EmitConv2DBackpropFilter(Lowering& l, const Node& node);
+void EmitMatMul(Lowering& l, const Node& node);  // MatMul, FusedDense, MaskedMatMul
+
+// Scalar math shared by emitters so every kernel rounds the same way.
+llvm::Value* EmitSigmoid(KernelBuilder& kb, llvm::Value* x);
+llvm::Value* EmitTanh(KernelBuilder& kb, llvm::Value* x);
+
+}  // namespace kiln::codegen
+
+#endif  // KILN_CODEGEN_LOWERING_H_

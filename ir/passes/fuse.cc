@@ -1,0 +1,164 @@
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "ir/elementwise_program.h"
+#include "ir/passes/dce.h"
+#include "ir/passes/passes.h"
+#include "ir/status.h"
+
+namespace kiln {
+namespace {
+
+class Fuser {
+ public:
+  explicit Fuser(Graph& g) : g_(g), uses_(g.num_nodes(), 0) {
+    for (const Node& n : g.nodes()) {
+      for (NodeId in : n.inputs) ++uses_[in];
+    }
+    for (NodeId out : g.outputs()) uses_[out] += 1 << 20;  // Outputs are never absorbed.
+  }
+
+  // A producer that only `consumer` reads, so absorbing it loses nothing.
+  bool Absorbable(NodeId producer, OpKind op) const {
+    return g_.node(producer).op == op && uses_[producer] == 1;
+  }
+
+  bool Run(const std::vector<NodeId>& order) {
+    bool changed = false;
+    for (NodeId id : order) changed |= FusePatterns(id);
+    // Consumers first, so each chain becomes one program rooted at its last op.
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      if (uses_[*it] > 0 || IsSink(g_.node(*it).op)) changed |= FuseElementwise(*it);
+    }
+    return changed;
+  }
+
+ private:
+  bool FusePatterns(NodeId id) {
+    Node& n = g_.mutable_node(id);
+    if (n.op == OpKind::kRelu && Absorbable(n.inputs[0], OpKind::kConv2D)) {
+      const Node conv = g_.node(n.inputs[0]);
+      Rewrite(n, OpKind::kFusedConv2D, conv.inputs,
+              {{"strides", conv.attrs.at("strides")},
+               {"padding", conv.attrs.at("padding")},
+               {"activation", AttrValue::Str("relu")}});
+      return true;
+    }
+    if (n.op == OpKind::kBiasAdd && Absorbable(n.inputs[0], OpKind::kMatMul)) {
+      const Node mm = g_.node(n.inputs[0]);
+      std::vector<NodeId> inputs = {mm.inputs[0], mm.inputs[1], n.inputs[1]};
+      Rewrite(n, OpKind::kFusedDense, inputs,
+              {{"transpose_a", mm.attrs.at("transpose_a")},
+               {"transpose_b", mm.attrs.at("transpose_b")},
+               {"activation", AttrValue::Str("none")}});
+      return true;
+    }
+    if (n.op == OpKind::kRelu && Absorbable(n.inputs[0], OpKind::kFusedDense) &&
+        g_.node(n.inputs[0]).GetStr("activation") == "none") {
+      Node dense = g_.node(n.inputs[0]);
+      dense.attrs["activation"] = AttrValue::Str("relu");
+      Rewrite(n, OpKind::kFusedDense, dense.inputs, dense.attrs);
+      return true;
+    }
+    if (n.op == OpKind::kReluGrad && Absorbable(n.inputs[1], OpKind::kMatMul)) {
+      const Node mm = g_.node(n.inputs[1]);
+      Rewrite(n, OpKind::kMaskedMatMul, {mm.inputs[0], mm.inputs[1], n.inputs[0]}, mm.attrs);
+      return true;
+    }
+    if (n.op == OpKind::kReluGrad && Absorbable(n.inputs[1], OpKind::kMaxPool2DGrad) &&
+        g_.node(n.inputs[1]).inputs[0] == n.inputs[0]) {
+      const Node pool = g_.node(n.inputs[1]);
+      Rewrite(n, OpKind::kFusedMaxPool2DGrad, pool.inputs, pool.attrs);
+      return true;
+    }
+    return false;
+  }
+
+  // Grows an Elementwise program at `id` by inlining single-use elementwise producers.
+  bool FuseElementwise(NodeId id) {
+    Node& n = g_.mutable_node(id);
+    if (!ElementwiseKindOf(n.op).ok() || n.type.dtype != DType::kF32) return false;
+    std::vector<NodeId> inputs;
+    std::string program;
+    int absorbed = 0;
+    if (!Emit(id, /*root=*/true, &inputs, &program, &absorbed) || absorbed == 0 ||
+        inputs.size() > 8) {
+      return false;
+    }
+    Rewrite(n, OpKind::kElementwise, inputs, {{"program", AttrValue::Str(program)}});
+    return true;
+  }
+
+  // Appends the postfix code of node `id` (inlining absorbable producers) to `program`.
+  bool Emit(NodeId id, bool root, std::vector<NodeId>* inputs, std::string* program,
+            int* absorbed) {
+    const Node& n = g_.node(id);
+    auto kind = ElementwiseKindOf(n.op);
+    const bool inline_it = kind.ok() && n.type.dtype == DType::kF32 &&
+                           (root || (uses_[id] == 1 && n.type == g_.node(root_).type));
+    if (root) root_ = id;
+    if (!inline_it) {
+      auto it = std::find(inputs->begin(), inputs->end(), id);
+      const int index = static_cast<int>(it - inputs->begin());
+      if (it == inputs->end()) inputs->push_back(id);
+      absl::StrAppend(program, program->empty() ? "" : " ", "in", index);
+      return true;
+    }
+    if (!root) ++*absorbed;
+    for (NodeId in : n.inputs) {
+      if (!Emit(in, false, inputs, program, absorbed)) return false;
+    }
+    absl::StrAppend(program, " ", ElementwiseToken(*kind));
+    return true;
+  }
+
+  void Rewrite(Node& n, OpKind op, std::vector<NodeId> inputs, Attrs attrs) {
+    for (NodeId in : n.inputs) --uses_[in];
+    n.op = op;
+    n.inputs = std::move(inputs);
+    n.attrs = std::move(attrs);
+    for (NodeId in : n.inputs) ++uses_[in];
+  }
+
+  Graph& g_;
+  std::vector<int> uses_;
+  NodeId root_ = -1;
+};
+
+}  // namespace
+
+absl::StatusOr<bool> Fuse(Graph& graph) {
+  KILN_ASSIGN_OR_RETURN(std::vector<NodeId> order, graph.TopologicalOrder());
+  return Fuser(graph).Run(order);
+}
+
+const std::vector<std::string>& PipelineStages() {
+  static const auto* stages =
+      new std::vector<std::string>{"input", "simplify", "cse", "dce", "fuse", "final"};
+  return *stages;
+}
+
+absl::StatusOr<Graph> OptimizeGraph(
+    Graph graph, const std::function<void(const std::string&, const Graph&)>& after_stage) {
+  auto stage = [&](const std::string& name) -> absl::Status {
+    if (auto s = Verify(graph); !s.ok()) {
+      return absl::InternalError(absl::StrCat("after stage '", name, "': ", s.message()));
+    }
+    if (after_stage) after_stage(name, graph);
+    return absl::OkStatus();
+  };
+  KILN_RETURN_IF_ERROR(stage("input"));
+  KILN_RETURN_IF_ERROR(Simplify(graph).status());
+  KILN_RETURN_IF_ERROR(stage("simplify"));
+  KILN_RETURN_IF_ERROR(EliminateCommonSubexpressions(graph).status());
+  KILN_RETURN_IF_ERROR(stage("cse"));
+  KILN_ASSIGN_OR_RETURN(graph, EliminateDeadCode(graph));
+  KILN_RETURN_IF_ERROR(stage("dce"));
+  KILN_RETURN_IF_ERROR(Fuse(graph).status());
+  KILN_RETURN_IF_ERROR(stage("fuse"));
+  KILN_ASSIGN_OR_RETURN(graph, EliminateDeadCode(graph));
+  KILN_RETURN_IF_ERROR(stage("final"));
+  return graph;
+}
+
+}  // namespace kiln

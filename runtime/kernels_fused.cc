@@ -1,0 +1,73 @@
+// Fused groups: each runs the kernels of the ops it replaces, then its epilogue, so the
+// interpreter stays the reference for every fused pattern.
+#include <vector>
+
+#include "ir/elementwise_program.h"
+#include "ir/status.h"
+#include "runtime/kernels.h"
+
+namespace kiln::kernels {
+namespace {
+
+void ApplyActivation(const Node& node, Tensor* out) {
+  if (node.GetStr("activation") != "relu") return;
+  for (float& v : out->f32_span()) v = v < 0 ? 0.0f : v;
+}
+
+// out = mask > 0 ? out : 0.
+void ApplyMask(const Tensor& mask, Tensor* out) {
+  float* o = out->f32();
+  const float* m = mask.f32();
+  for (int64_t i = 0; i < out->size(); ++i) o[i] = m[i] > 0 ? o[i] : 0.0f;
+}
+
+}  // namespace
+
+void FusedConv2D(const Node& node, const Inputs& in, Tensor* out) {
+  Conv2D(node, in, out);
+  ApplyActivation(node, out);
+}
+
+void FusedDense(const Node& node, const Inputs& in, Tensor* out) {
+  MatMul(node, {in[0], in[1]}, out);
+  if (in.size() == 3) {
+    const int64_t n = out->dims()[1];
+    const float* b = in[2]->f32();
+    float* o = out->f32();
+    for (int64_t i = 0; i < out->size(); ++i) o[i] += b[i % n];
+  }
+  ApplyActivation(node, out);
+}
+
+void MaskedMatMul(const Node& node, const Inputs& in, Tensor* out) {
+  MatMul(node, {in[0], in[1]}, out);
+  ApplyMask(*in[2], out);
+}
+
+void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
+  MaxPool2DGrad(node, in, out);
+  ApplyMask(*in[0], out);
+}
+
+void Elementwise(const Node& node, const Inputs& in, Tensor* out) {
+  auto code = ParseElementwiseProgram(node.GetStr("program"), static_cast<int>(in.size()));
+  KILN_CHECK(code.ok());
+  std::vector<float> stack;
+  float* o = out->f32();
+  for (int64_t i = 0; i < out->size(); ++i) {
+    stack.clear();
+    for (const ElementwiseInstr& instr : *code) {
+      if (instr.kind == ElementwiseInstr::kInput) {
+        const Tensor& t = *in[instr.input];
+        stack.push_back(t.f32()[t.size() == 1 && out->size() != 1 ? 0 : i]);
+        continue;
+      }
+      const float b = ElementwiseArity(instr.kind) == 2 ? stack.back() : 0.0f;
+      if (ElementwiseArity(instr.kind) == 2) stack.pop_back();
+      stack.back() = EvalElementwise(instr.kind, stack.back(), b);
+    }
+    o[i] = stack.back();
+  }
+}
+
+}  // namespace kiln::kernels

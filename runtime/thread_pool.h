@@ -1,0 +1,47 @@
+// A small fixed-size thread pool for data-parallel kernels.
+#ifndef KILN_RUNTIME_THREAD_POOL_H_
+#define KILN_RUNTIME_THREAD_POOL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace kiln {
+
+// Runs `fn(begin, end)` over [0, tasks) in chunks of `grain` tasks, handed out dynamically (an
+// atomic counter) so a busy core does not stall the others. Kernels split work only over
+// independent outputs, so the result does not depend on which thread ran which chunk.
+class ThreadPool {
+ public:
+  // `threads` counts the calling thread: ThreadPool(1) runs everything inline.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  void ParallelFor(int64_t tasks, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void WorkerLoop();
+  void RunChunks();
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  uint64_t generation_ = 0;
+  int active_ = 0;
+  bool stop_ = false;
+  // The current job.
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t tasks_ = 0, grain_ = 1;
+  std::atomic<int64_t> next_{0};
+};
+
+}  // namespace kiln
+
+#endif  // KILN_RUNTIME_THREAD_POOL_H_
