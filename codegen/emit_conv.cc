@@ -15,33 +15,25 @@ struct ConvGeometry {
   int64_t n, in_h, in_w, red_c;  // Input [N, IH, IW, red_c] (red_c is reduced over).
   int64_t out_h, out_w, out_c;   // Output [N, OH, OW, out_c].
   int64_t kh, kw;
-  // Input coordinate of output o and tap k: (o * a + k * bk + c) / d, valid when divisible.
-  int64_t a_h, bk_h, c_h, d_h, a_w, bk_w, c_w, d_w;
+  int64_t sh, sw, ph, pw;  // Input coordinate = o * s + k - p.
 };
 
-// Input coordinate and whether it is in range (and divisible).
-std::pair<Value*, Value*> MapCoord(KernelBuilder& kb, Value* o, Value* k, int64_t a, int64_t bk,
-                                   int64_t c, int64_t d, int64_t size) {
-  auto& b = kb.b();
-  Value* num = b.CreateAdd(b.CreateAdd(b.CreateMul(o, kb.I(a)), b.CreateMul(k, kb.I(bk))), kb.I(c));
-  Value* ok = b.getTrue();
-  Value* coord = num;
-  if (d > 1) {
-    ok = b.CreateAnd(b.CreateICmpSGE(num, kb.I(0)),
-                     b.CreateICmpEQ(b.CreateSRem(num, kb.I(d)), kb.I(0)));
-    coord = b.CreateSDiv(num, kb.I(d));
-  }
-  ok = b.CreateAnd(ok, kb.InRange(coord, size));
-  return {kb.Clamp(coord, size), ok};
+// Whether some window reaches outside the input along one axis.
+bool NeedsCheck(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p) {
+  return p > 0 || (out - 1) * s + k - 1 - p > in - 1;
 }
 
-// out = activation(bias + sum_{kh,kw,ci} in[...] * filter[kh, kw, ci, co]) with `filter` packed
-// [KH, KW, red_c, out_c]. One task per output row (n, oh).
+// out = activation(bias + sum_{kh,kw,ci} in[n, oh*sh+kh-ph, ow*sw+kw-pw, ci] * filter[kh,kw,ci,co])
+// with `filter` packed [KH, KW, red_c, out_c]. One task per output row (n, oh). Taps outside the
+// input read zero; when no window leaves the input the checks are not emitted at all, so the
+// loads fold into the FMAs as embedded broadcasts.
 void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in_slot,
                     int filter_slot, int bias_slot, bool relu) {
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   const int lanes = kb.lanes();
+  const bool check_h = NeedsCheck(g.in_h, g.out_h, g.kh, g.sh, g.ph);
+  const bool check_w = NeedsCheck(g.in_w, g.out_w, g.kw, g.sw, g.pw);
   const int64_t vectors = (g.out_c + lanes - 1) / lanes;
   const int64_t cb = std::min<int64_t>(vectors, 4);
   const int64_t rb = std::min<int64_t>(std::max<int64_t>(24 / cb, 1), g.out_w);
@@ -62,7 +54,6 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* row) {
     Value* n = b.CreateUDiv(row, kb.I(g.out_h), "n");
     Value* oh = b.CreateURem(row, kb.I(g.out_h), "oh");
-    // Output pixel blocks: full blocks in a loop, then one static tail block.
     auto pixel_block = [&](Value* ow0, int64_t pixels) {
       for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
         const int64_t nv = std::min(cb, vectors - co0);
@@ -77,19 +68,19 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
           }
         }
         kb.For(0, g.kh, 1, [&](Value* kh) {
-          auto [ih, ok_h] = MapCoord(kb, oh, kh, g.a_h, g.bk_h, g.c_h, g.d_h, g.in_h);
-          kb.If(ok_h, [&] {
+          Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(g.sh)), b.CreateSub(kh, kb.I(g.ph)));
+          auto taps = [&] {
+            Value* in_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(g.in_h)),
+                                                    check_h ? kb.Clamp(ih, g.in_h) : ih),
+                                        kb.I(g.in_w));
             kb.For(0, g.kw, 1, [&](Value* kw) {
               std::vector<Value*> x_base(pixels), ok_w(pixels);
               for (int64_t p = 0; p < pixels; ++p) {
-                auto [iw, ok] = MapCoord(kb, b.CreateAdd(ow0, kb.I(p)), kw, g.a_w, g.bk_w, g.c_w,
-                                         g.d_w, g.in_w);
-                x_base[p] = b.CreateMul(
-                    b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(g.in_h)), ih),
-                                            kb.I(g.in_w)),
-                                iw),
-                    kb.I(g.red_c));
-                ok_w[p] = ok;
+                Value* iw = b.CreateAdd(b.CreateMul(b.CreateAdd(ow0, kb.I(p)), kb.I(g.sw)),
+                                        b.CreateSub(kw, kb.I(g.pw)));
+                ok_w[p] = check_w ? kb.InRange(iw, g.in_w) : nullptr;
+                if (check_w) iw = kb.Clamp(iw, g.in_w);
+                x_base[p] = b.CreateMul(b.CreateAdd(in_row, iw), kb.I(g.red_c));
               }
               Value* tap = b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(g.kw)), kw),
                                        kb.I(g.red_c));
@@ -102,7 +93,7 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
                 }
                 for (int64_t p = 0; p < pixels; ++p) {
                   Value* x = kb.Load(in, b.CreateAdd(x_base[p], ci));
-                  x = b.CreateSelect(ok_w[p], x, kb.F(0.0f));
+                  if (ok_w[p]) x = b.CreateSelect(ok_w[p], x, kb.F(0.0f));
                   Value* xs = kb.Splat(x, lanes);
                   for (int64_t v = 0; v < nv; ++v) {
                     Value* a = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
@@ -111,7 +102,12 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
                 }
               }, "ci");
             }, "kw");
-          });
+          };
+          if (check_h) {
+            kb.If(kb.InRange(ih, g.in_h), taps);
+          } else {
+            taps();
+          }
         }, "kh");
         for (int64_t p = 0; p < pixels; ++p) {
           Value* o = b.CreateMul(
@@ -132,8 +128,74 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   l.EndKernel();
 }
 
-// dst[a, b, c, d] = src[a, b, d, c] for a filter [KH, KW, C, D]: a per-step repack.
-int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims& d) {
+// dst [N, (H-1)*sh+1, (W-1)*sw+1, C]: `src` with sh-1 / sw-1 zero rows / columns between
+// its rows / columns (the strided input gradient's view of dy).
+int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh,
+               int64_t sw) {
+  const int64_t h = (d[1] - 1) * sh + 1, w = (d[2] - 1) * sw + 1;
+  const int dst = l.NewScratch(d[0] * h * w * d[3]);
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  l.BeginKernel(node, "dilate", d[0] * h, 8);
+  Value* src = kb.Buffer(src_slot);
+  Value* out = kb.Buffer(dst);
+  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* row) {
+    Value* n = b.CreateUDiv(row, kb.I(h));
+    Value* y = b.CreateURem(row, kb.I(h));
+    Value* y_ok = b.CreateICmpEQ(b.CreateURem(y, kb.I(sh)), kb.I(0));
+    Value* src_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(d[1])),
+                                             b.CreateUDiv(y, kb.I(sh))),
+                                 kb.I(d[2]));
+    kb.For(0, w, 1, [&](Value* x) {
+      Value* ok = b.CreateAnd(y_ok, b.CreateICmpEQ(b.CreateURem(x, kb.I(sw)), kb.I(0)));
+      Value* s = b.CreateMul(b.CreateAdd(src_row, b.CreateUDiv(x, kb.I(sw))), kb.I(d[3]));
+      Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(w)), x), kb.I(d[3]));
+      kb.For(0, d[3], 1, [&](Value* c) {
+        // Rows past the last source row only occur when ok is false; clamp the read anyway.
+        Value* v = b.CreateSelect(ok, kb.Load(src, b.CreateAdd(s, c)), kb.F(0.0f));
+        kb.Store(v, out, b.CreateAdd(o, c));
+      }, "c");
+    }, "x");
+  }, "row");
+  l.EndKernel();
+  return dst;
+}
+
+// dst [N, H + top + bottom, W + left + right, C]: `src` [N, H, W, C] framed by zeros, so the
+// convolution that reads it needs no bounds checks.
+int EmitPad(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t top,
+            int64_t bottom, int64_t left, int64_t right) {
+  const int64_t ph = d[1] + top + bottom, pw = d[2] + left + right;
+  const int dst = l.NewScratch(d[0] * ph * pw * d[3]);
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  l.BeginKernel(node, "pad", d[0] * ph, 8);
+  Value* src = kb.Buffer(src_slot);
+  Value* out = kb.Buffer(dst);
+  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* row) {
+    Value* n = b.CreateUDiv(row, kb.I(ph));
+    Value* y = b.CreateSub(b.CreateURem(row, kb.I(ph)), kb.I(top));
+    Value* y_ok = kb.InRange(y, d[1]);
+    Value* src_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(d[1])), kb.Clamp(y, d[1])),
+                                 kb.I(d[2]));
+    kb.For(0, pw, 1, [&](Value* xo) {
+      Value* x = b.CreateSub(xo, kb.I(left));
+      Value* ok = b.CreateAnd(y_ok, kb.InRange(x, d[2]));
+      Value* s = b.CreateMul(b.CreateAdd(src_row, kb.Clamp(x, d[2])), kb.I(d[3]));
+      Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(pw)), xo), kb.I(d[3]));
+      kb.For(0, d[3], 1, [&](Value* c) {
+        Value* v = b.CreateSelect(ok, kb.Load(src, b.CreateAdd(s, c)), kb.F(0.0f));
+        kb.Store(v, out, b.CreateAdd(o, c));
+      }, "c");
+    }, "x");
+  }, "row");
+  l.EndKernel();
+  return dst;
+}
+
+// dst[a, b, d, c] = src[a', b', c, d] for a filter [KH, KW, C, D], with a' = KH-1-a and
+// b' = KW-1-b when `flip`: a per-step repack for the input gradient.
+int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims& d, bool flip) {
   const int dst = l.NewScratch(NumElements(d));
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
@@ -143,7 +205,14 @@ int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims&
   kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* tap) {
     kb.For(0, d[2], 1, [&](Value* c) {
       kb.For(0, d[3], 1, [&](Value* e) {
-        Value* s = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(tap, kb.I(d[2])), c),
+        Value* src_tap = tap;
+        if (flip) {
+          Value* a = b.CreateUDiv(tap, kb.I(d[1]));
+          Value* bb = b.CreateURem(tap, kb.I(d[1]));
+          src_tap = b.CreateAdd(b.CreateMul(b.CreateSub(kb.I(d[0] - 1), a), kb.I(d[1])),
+                                b.CreateSub(kb.I(d[1] - 1), bb));
+        }
+        Value* s = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(src_tap, kb.I(d[2])), c),
                                            kb.I(d[3])), e);
         Value* t = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(tap, kb.I(d[3])), e),
                                            kb.I(d[2])), c);
@@ -173,11 +242,22 @@ void EmitConv2D(Lowering& l, const Node& node) {
   const Dims& w = l.input(node, 1).type.dims;
   const Dims& y = node.type.dims;
   const Window win = WindowOf(node, x, y, w[0], w[1]);
-  ConvGeometry g{x[0], x[1], x[2], x[3], y[1], y[2], y[3], w[0], w[1],
-                 win.sh, 1, -win.ph, 1, win.sw, 1, -win.pw, 1};
   const bool relu = node.op == OpKind::kFusedConv2D && node.GetStr("activation") == "relu";
-  EmitDirectConv(l, node, g, node.inputs[0], node.inputs[1],
-                 node.inputs.size() > 2 ? node.inputs[2] : -1, relu);
+  const int bias = node.inputs.size() > 2 ? node.inputs[2] : -1;
+  ConvGeometry g{x[0], x[1], x[2], x[3], y[1], y[2], y[3], w[0], w[1],
+                 win.sh, win.sw, win.ph, win.pw};
+  if (NeedsCheck(x[1], y[1], w[0], win.sh, win.ph) || NeedsCheck(x[2], y[2], w[1], win.sw, win.pw)) {
+    // "same" padding: frame the input with zeros once, then convolve without checks.
+    const int64_t bottom = std::max<int64_t>((y[1] - 1) * win.sh + w[0] - x[1] - win.ph, 0);
+    const int64_t right = std::max<int64_t>((y[2] - 1) * win.sw + w[1] - x[2] - win.pw, 0);
+    const int padded = EmitPad(l, node, node.inputs[0], x, win.ph, bottom, win.pw, right);
+    g.in_h = x[1] + win.ph + bottom;
+    g.in_w = x[2] + win.pw + right;
+    g.ph = g.pw = 0;
+    EmitDirectConv(l, node, g, padded, node.inputs[1], bias, relu);
+    return;
+  }
+  EmitDirectConv(l, node, g, node.inputs[0], node.inputs[1], bias, relu);
 }
 
 void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
@@ -185,11 +265,39 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
   const Dims& w = l.input(node, 1).type.dims;
   const Dims& dx = node.type.dims;
   const Window win = WindowOf(node, dx, dy, w[0], w[1]);
-  // dx[n, h, w, ci] = sum_{kh, kw, co} dy[n, (h + ph - kh) / sh, ..., co] * w[kh, kw, ci, co].
-  const int packed = EmitTransposeFilter(l, node, node.inputs[1], w);
-  ConvGeometry g{dy[0], dy[1], dy[2], dy[3], dx[1], dx[2], dx[3], w[0], w[1],
-                 1, -1, win.ph, win.sh, 1, -1, win.pw, win.sw};
-  EmitDirectConv(l, node, g, node.inputs[0], packed, -1, /*relu=*/false);
+  if (win.sh == 1 && win.sw == 1) {
+    // dx = dy padded by (K - 1 - p) correlated with the flipped, transposed filter: a valid
+    // forward convolution without bounds checks.
+    const int64_t top = w[0] - 1 - win.ph, left = w[1] - 1 - win.pw;
+    const int64_t bottom = dx[1] + w[0] - 1 - top - dy[1];
+    const int64_t right = dx[2] + w[1] - 1 - left - dy[2];
+    if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
+      const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
+      const int padded = EmitPad(l, node, node.inputs[0], dy, top, bottom, left, right);
+      ConvGeometry g{dy[0], dy[1] + top + bottom, dy[2] + left + right, dy[3], dx[1], dx[2],
+                     dx[3], w[0], w[1], 1, 1, 0, 0};
+      EmitDirectConv(l, node, g, padded, packed, -1, /*relu=*/false);
+      return;
+    }
+  }
+  // Strided: scatter form. dx[n, h, w, ci] = sum over taps whose (h + ph - kh) / sh is an
+  // integer in range of dy[...] * w[kh, kw, ci, co], on a zero-interleaved copy of dy.
+  const int64_t dh = (dy[1] - 1) * win.sh + 1, dwid = (dy[2] - 1) * win.sw + 1;
+  const int dilated = EmitDilate(l, node, node.inputs[0], dy, win.sh, win.sw);
+  const Dims dil = {dy[0], dh, dwid, dy[3]};
+  const int64_t top = w[0] - 1 - win.ph, left = w[1] - 1 - win.pw;
+  const int64_t bottom = dx[1] + w[0] - 1 - top - dh, right = dx[2] + w[1] - 1 - left - dwid;
+  const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
+  if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
+    const int padded = EmitPad(l, node, dilated, dil, top, bottom, left, right);
+    ConvGeometry g{dy[0], dh + top + bottom, dwid + left + right, dy[3], dx[1], dx[2], dx[3],
+                   w[0], w[1], 1, 1, 0, 0};
+    EmitDirectConv(l, node, g, padded, packed, -1, /*relu=*/false);
+  } else {
+    // A window reaching past the framing: read the dilated dy with bounds checks.
+    ConvGeometry g{dy[0], dh, dwid, dy[3], dx[1], dx[2], dx[3], w[0], w[1], 1, 1, top, left};
+    EmitDirectConv(l, node, g, dilated, packed, -1, /*relu=*/false);
+  }
 }
 
 void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
@@ -197,16 +305,23 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   const Dims& dy = l.input(node, 1).type.dims;
   const Dims& dw = node.type.dims;  // [KH, KW, CI, CO]
   const Window win = WindowOf(node, x, dy, dw[0], dw[1]);
+  const bool check_h = NeedsCheck(x[1], dy[1], dw[0], win.sh, win.ph);
+  const bool check_w = NeedsCheck(x[2], dy[2], dw[1], win.sw, win.pw);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   const int lanes = kb.lanes();
   const int64_t vectors = (dw[3] + lanes - 1) / lanes;
   const int64_t cb = std::min<int64_t>(vectors, 4);
-  const int64_t combos = dw[1] * dw[2];  // (kw, ci) pairs, ci fastest.
+  // Reduction "combos" are (kw, ci) pairs, ci fastest. A task owns one kh and a group of combos
+  // whose dw rows ([group, CO], at most 16 KiB) stay in L1 while it streams every (n, oh) row of
+  // x and dy once; within a row, register blocks of rb combos x cb vectors accumulate over ow.
+  const int64_t combos = dw[1] * dw[2];
   const int64_t rb = std::min<int64_t>(std::max<int64_t>(24 / cb, 1), combos);
-  const int64_t blocks = (combos + rb - 1) / rb;
+  const int64_t group = std::min<int64_t>(combos, rb * std::max<int64_t>(1, 64 / rb));
+  const int64_t groups = (combos + group - 1) / group;
+  const int64_t sub_blocks = (group + rb - 1) / rb;
   const double flops = 2.0 * NumElements(dw) * dy[0] * dy[1] * dy[2];
-  l.BeginKernel(node, "conv_filter", dw[0] * blocks, 1, flops);
+  l.BeginKernel(node, "conv_filter", dw[0] * groups, 1, flops);
   Value* xb = l.In(node, 0);
   Value* dyb = l.In(node, 1);
   Value* out = l.Out(node);
@@ -217,66 +332,87 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
     for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
   }
   kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* task) {
-    Value* kh = b.CreateUDiv(task, kb.I(blocks), "kh");
-    Value* c0 = b.CreateMul(b.CreateURem(task, kb.I(blocks)), kb.I(rb), "combo0");
-    std::vector<Value*> kw(rb), ci(rb), valid(rb);
-    for (int64_t r = 0; r < rb; ++r) {
-      Value* c = b.CreateAdd(c0, kb.I(r));
-      valid[r] = b.CreateICmpULT(c, kb.I(combos));
-      c = b.CreateSelect(valid[r], c, kb.I(combos - 1));
-      kw[r] = b.CreateUDiv(c, kb.I(dw[2]));
-      ci[r] = b.CreateURem(c, kb.I(dw[2]));
-    }
-    for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
-      const int64_t nv = std::min(cb, vectors - co0);
-      auto valid_lanes = [&](int64_t v) {
-        return static_cast<int>(std::min<int64_t>(lanes, dw[3] - (co0 + v) * lanes));
-      };
-      for (auto& a : acc) b.CreateStore(llvm::Constant::getNullValue(kb.Vec(lanes)), a);
-      kb.For(0, dy[0], 1, [&](Value* n) {
-        kb.For(0, dy[1], 1, [&](Value* oh) {
-          Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(win.sh)), b.CreateSub(kh, kb.I(win.ph)));
-          kb.If(kb.InRange(ih, x[1]), [&] {
-            Value* x_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(x[1])), ih), kb.I(x[2]));
-            Value* dy_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(dy[1])), oh), kb.I(dy[2]));
-            kb.For(0, dy[2], 1, [&](Value* ow) {
-              Value* dyo = b.CreateMul(b.CreateAdd(dy_row, ow), kb.I(dy[3]));
-              std::vector<Value*> g(nv);
-              for (int64_t v = 0; v < nv; ++v) {
-                g[v] = kb.VLoad(dyb, b.CreateAdd(dyo, kb.I((co0 + v) * lanes)), lanes,
-                                valid_lanes(v));
-              }
+    Value* kh = b.CreateUDiv(task, kb.I(groups), "kh");
+    Value* g0 = b.CreateMul(b.CreateURem(task, kb.I(groups)), kb.I(group), "g0");
+    Value* g_end = b.CreateAdd(g0, kb.I(group));
+    g_end = b.CreateSelect(b.CreateICmpUGT(g_end, kb.I(combos)), kb.I(combos), g_end);
+    // dw rows of this task: combos [g0, g_end) under kh, CO wide each.
+    Value* dw_base = b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(combos)), g0), kb.I(dw[3]));
+    Value* dw_len = b.CreateMul(b.CreateSub(g_end, g0), kb.I(dw[3]));
+    kb.For(kb.I(0), dw_len, 1, [&](Value* i) {
+      kb.Store(kb.F(0.0f), out, b.CreateAdd(dw_base, i));
+    }, "zero");
+    kb.For(0, dy[0], 1, [&](Value* n) {
+      kb.For(0, dy[1], 1, [&](Value* oh) {
+        Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(win.sh)), b.CreateSub(kh, kb.I(win.ph)));
+        auto row = [&] {
+          Value* x_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(x[1])), ih), kb.I(x[2]));
+          Value* dy_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(dy[1])), oh), kb.I(dy[2]));
+          kb.For(0, sub_blocks, 1, [&](Value* sb) {
+            Value* c0 = b.CreateAdd(g0, b.CreateMul(sb, kb.I(rb)));
+            std::vector<Value*> kw(rb), ci(rb), valid(rb), dw_off(rb);
+            for (int64_t r = 0; r < rb; ++r) {
+              Value* c = b.CreateAdd(c0, kb.I(r));
+              valid[r] = b.CreateICmpULT(c, g_end);
+              c = b.CreateSelect(valid[r], c, c0);
+              kw[r] = b.CreateUDiv(c, kb.I(dw[2]));
+              ci[r] = b.CreateURem(c, kb.I(dw[2]));
+              dw_off[r] = b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(combos)), c),
+                                      kb.I(dw[3]));
+            }
+            for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
+              const int64_t nv = std::min(cb, vectors - co0);
+              auto valid_lanes = [&](int64_t v) {
+                return static_cast<int>(std::min<int64_t>(lanes, dw[3] - (co0 + v) * lanes));
+              };
               for (int64_t r = 0; r < rb; ++r) {
-                Value* iw = b.CreateAdd(b.CreateMul(ow, kb.I(win.sw)),
-                                        b.CreateSub(kw[r], kb.I(win.pw)));
-                Value* ok = kb.InRange(iw, x[2]);
-                Value* xi = b.CreateAdd(b.CreateMul(b.CreateAdd(x_row, kb.Clamp(iw, x[2])),
-                                                    kb.I(x[3])),
-                                        ci[r]);
-                Value* xs = kb.Splat(b.CreateSelect(ok, kb.Load(xb, xi), kb.F(0.0f)), lanes);
                 for (int64_t v = 0; v < nv; ++v) {
-                  Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
-                  b.CreateStore(kb.Fma(xs, g[v], a), acc[r * cb + v]);
+                  b.CreateStore(kb.VLoad(out, b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)),
+                                         lanes, valid_lanes(v)),
+                                acc[r * cb + v]);
                 }
               }
-            }, "ow");
-          });
-        }, "oh");
-      }, "n");
-      for (int64_t r = 0; r < rb; ++r) {
-        kb.If(valid[r], [&] {
-          Value* o = b.CreateMul(
-              b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(dw[1])), kw[r]),
-                                      kb.I(dw[2])),
-                          ci[r]),
-              kb.I(dw[3]));
-          for (int64_t v = 0; v < nv; ++v) {
-            kb.VStore(b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]), out,
-                      b.CreateAdd(o, kb.I((co0 + v) * lanes)), valid_lanes(v));
-          }
-        });
-      }
-    }
+              kb.For(0, dy[2], 1, [&](Value* ow) {
+                Value* dyo = b.CreateMul(b.CreateAdd(dy_row, ow), kb.I(dy[3]));
+                std::vector<Value*> g(nv);
+                for (int64_t v = 0; v < nv; ++v) {
+                  g[v] = kb.VLoad(dyb, b.CreateAdd(dyo, kb.I((co0 + v) * lanes)), lanes,
+                                  valid_lanes(v));
+                }
+                for (int64_t r = 0; r < rb; ++r) {
+                  Value* iw = b.CreateAdd(b.CreateMul(ow, kb.I(win.sw)),
+                                          b.CreateSub(kw[r], kb.I(win.pw)));
+                  Value* ok = check_w ? kb.InRange(iw, x[2]) : nullptr;
+                  if (check_w) iw = kb.Clamp(iw, x[2]);
+                  Value* xv = kb.Load(xb, b.CreateAdd(b.CreateMul(b.CreateAdd(x_row, iw),
+                                                                  kb.I(x[3])),
+                                                      ci[r]));
+                  if (ok) xv = b.CreateSelect(ok, xv, kb.F(0.0f));
+                  Value* xs = kb.Splat(xv, lanes);
+                  for (int64_t v = 0; v < nv; ++v) {
+                    Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
+                    b.CreateStore(kb.Fma(xs, g[v], a), acc[r * cb + v]);
+                  }
+                }
+              }, "ow");
+              for (int64_t r = 0; r < rb; ++r) {
+                kb.If(valid[r], [&] {
+                  for (int64_t v = 0; v < nv; ++v) {
+                    kb.VStore(b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]), out,
+                              b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)), valid_lanes(v));
+                  }
+                });
+              }
+            }
+          }, "sub");
+        };
+        if (check_h) {
+          kb.If(kb.InRange(ih, x[1]), row);
+        } else {
+          row();
+        }
+      }, "oh");
+    }, "n");
   }, "task");
   l.EndKernel();
 }
