@@ -16,7 +16,8 @@ namespace kiln {
 struct JitOptions {
   int threads = 2;  // Including the calling thread.
   bool keep_ir = false;  // Keep the optimized LLVM IR for inspection (JitInfo::llvm_ir).
-  bool optimize = true;  // Run the pass pipeline (simplify, CSE, DCE, fusion) first.
+  bool optimize = true;
+  int compile_threads = 2;  // LLVM modules compiled in parallel.  // Run the pass pipeline (simplify, CSE, DCE, fusion) first.
 };
 
 // What a compiled graph looks like, for reports and profiles.

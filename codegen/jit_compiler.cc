@@ -1,6 +1,7 @@
 #include "codegen/jit_compiler.h"
 
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "llvm/ADT/StringMap.h"
@@ -40,7 +41,7 @@ void InitializeLlvmOnce() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<JitCompiler>> JitCompiler::Create() {
+absl::StatusOr<std::unique_ptr<JitCompiler>> JitCompiler::Create(int threads) {
   InitializeLlvmOnce();
   std::unique_ptr<JitCompiler> c(new JitCompiler());
   auto jtmb_or = Take(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
@@ -51,10 +52,11 @@ absl::StatusOr<std::unique_ptr<JitCompiler>> JitCompiler::Create() {
   c->features_ = jtmb.getFeatures().getString();
   llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
   c->vector_lanes_ = host.lookup("avx512f") ? 16 : 8;
-  auto tm = Take(jtmb.createTargetMachine(), "creating the target machine");
-  if (!tm.ok()) return tm.status();
-  c->tm_ = std::move(*tm);
-  auto jit = Take(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create(),
+  c->jtmb_ = std::make_unique<llvm::orc::JITTargetMachineBuilder>(jtmb);
+  auto jit = Take(llvm::orc::LLJITBuilder()
+                      .setJITTargetMachineBuilder(std::move(jtmb))
+                      .setNumCompileThreads(threads > 1 ? threads : 0)
+                      .create(),
                   "creating the LLJIT");
   if (!jit.ok()) return jit.status();
   c->jit_ = std::move(*jit);
@@ -75,50 +77,77 @@ absl::StatusOr<std::unique_ptr<JitCompiler>> JitCompiler::Create() {
   return c;
 }
 
-absl::StatusOr<std::vector<void*>> JitCompiler::Compile(
-    std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context,
-    const std::vector<std::string>& symbols, std::string* dump_ir) {
-  module->setDataLayout(jit_->getDataLayout());
-  module->setTargetTriple(jit_->getTargetTriple().str());
+absl::Status JitCompiler::Optimize(llvm::Module& module) {
+  module.setDataLayout(jit_->getDataLayout());
+  module.setTargetTriple(jit_->getTargetTriple().str());
   std::string problems;
   llvm::raw_string_ostream problems_stream(problems);
-  if (llvm::verifyModule(*module, &problems_stream)) {
+  if (llvm::verifyModule(module, &problems_stream)) {
     return absl::InternalError(absl::StrCat("generated LLVM IR is invalid: ", problems));
   }
+  // A target machine per module: optimization runs on several threads at once.
+  auto tm = Take(jtmb_->createTargetMachine(), "creating the target machine");
+  if (!tm.ok()) return tm.status();
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb(tm->get());
+  llvm::TargetLibraryInfoImpl tlii(jit_->getTargetTriple());
+  tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
+                                          jit_->getTargetTriple());
+  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  mpm.run(module, mam);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<void*>> JitCompiler::Compile(std::vector<Unit> units,
+                                                        const std::vector<std::string>& symbols,
+                                                        std::string* dump_ir) {
+  std::vector<absl::Status> results(units.size());
   {
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    llvm::PassBuilder pb(tm_.get());
-    llvm::TargetLibraryInfoImpl tlii(jit_->getTargetTriple());
-    tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
-                                            jit_->getTargetTriple());
-    fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-    llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
-    mpm.run(*module, mam);
+    std::vector<std::thread> workers;
+    for (size_t i = 1; i < units.size(); ++i) {
+      workers.emplace_back([&, i] { results[i] = Optimize(*units[i].module); });
+    }
+    if (!units.empty()) results[0] = Optimize(*units[0].module);
+    for (std::thread& t : workers) t.join();
   }
-  if (dump_ir) {
-    llvm::raw_string_ostream os(*dump_ir);
-    module->print(os, nullptr);
+  for (const absl::Status& s : results) {
+    if (!s.ok()) return s;
   }
-  if (auto s = ToStatus(jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module),
-                                                                      std::move(context))),
-                        "adding the module to the JIT");
-      !s.ok()) {
-    return s;
+  for (Unit& unit : units) {
+    if (dump_ir) {
+      llvm::raw_string_ostream os(*dump_ir);
+      unit.module->print(os, nullptr);
+    }
+    if (auto s = ToStatus(jit_->addIRModule(llvm::orc::ThreadSafeModule(
+                              std::move(unit.module), std::move(unit.context))),
+                          "adding a module to the JIT");
+        !s.ok()) {
+      return s;
+    }
   }
-  std::vector<void*> addresses;
+  // One lookup of every symbol: the modules are compiled to machine code concurrently.
+  llvm::orc::SymbolLookupSet lookup;
+  std::vector<llvm::orc::SymbolStringPtr> mangled;
   for (const std::string& name : symbols) {
-    auto addr = Take(jit_->lookup(name), absl::StrCat("compiling '", name, "'"));
-    if (!addr.ok()) return addr.status();
-    addresses.push_back(addr->toPtr<void*>());
+    mangled.push_back(jit_->mangleAndIntern(name));
+    lookup.add(mangled.back());
   }
+  auto found = Take(jit_->getExecutionSession().lookup(
+                        llvm::orc::makeJITDylibSearchOrder(&jit_->getMainJITDylib()),
+                        std::move(lookup)),
+                    "compiling the kernels");
+  if (!found.ok()) return found.status();
+  std::vector<void*> addresses;
+  for (const auto& name : mangled) addresses.push_back(found->at(name).getAddress().toPtr<void*>());
   return addresses;
 }
 

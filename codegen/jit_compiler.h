@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -21,7 +22,8 @@ absl::Status ToStatus(llvm::Error error, const std::string& context);
 
 class JitCompiler {
  public:
-  static absl::StatusOr<std::unique_ptr<JitCompiler>> Create();
+  // `threads` compile modules in parallel.
+  static absl::StatusOr<std::unique_ptr<JitCompiler>> Create(int threads = 1);
 
   // What emitted functions need: attributes for the host CPU and the vector width to use.
   const std::string& cpu() const { return cpu_; }
@@ -30,18 +32,24 @@ class JitCompiler {
   const llvm::DataLayout& data_layout() const { return jit_->getDataLayout(); }
   const llvm::Triple& triple() const { return jit_->getTargetTriple(); }
 
-  // Verifies `module`, optimizes it at O3 for the host, compiles it and returns the addresses of
+  struct Unit {
+    std::unique_ptr<llvm::LLVMContext> context;
+    std::unique_ptr<llvm::Module> module;
+  };
+  // Verifies every module, optimizes them at O3 for the host and compiles them (in parallel, one
+  // thread per module up to the compiler's thread count), then returns the addresses of
   // `symbols` in order. `dump_ir`, when set, receives the optimized IR.
-  absl::StatusOr<std::vector<void*>> Compile(std::unique_ptr<llvm::Module> module,
-                                             std::unique_ptr<llvm::LLVMContext> context,
+  absl::StatusOr<std::vector<void*>> Compile(std::vector<Unit> units,
                                              const std::vector<std::string>& symbols,
                                              std::string* dump_ir = nullptr);
 
  private:
   JitCompiler() = default;
 
+  absl::Status Optimize(llvm::Module& module);
+
   std::unique_ptr<llvm::orc::LLJIT> jit_;
-  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::unique_ptr<llvm::orc::JITTargetMachineBuilder> jtmb_;
   std::string cpu_, features_;
   int vector_lanes_ = 8;
 };

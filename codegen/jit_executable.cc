@@ -30,18 +30,28 @@ class Jit final : public JitExecutable {
 
   absl::Status Compile(const JitOptions& options) {
     const auto start = std::chrono::steady_clock::now();
-    KILN_ASSIGN_OR_RETURN(compiler_, codegen::JitCompiler::Create());
-    auto context = std::make_unique<llvm::LLVMContext>();
-    auto module = std::make_unique<llvm::Module>("kiln_" + graph_.name(), *context);
-    codegen::KernelBuilder kb(*module, compiler_->cpu(), compiler_->features(),
-                              compiler_->vector_lanes());
-    codegen::Lowering lowering(kb, graph_);
+    // Kernels are spread over one module per compile thread; LLVM compiles them in parallel.
+    const int units = std::max(1, std::min(options.compile_threads, 8));
+    KILN_ASSIGN_OR_RETURN(compiler_, codegen::JitCompiler::Create(units));
+    std::vector<codegen::JitCompiler::Unit> modules(units);
+    std::vector<std::unique_ptr<codegen::KernelBuilder>> builders;
+    std::vector<codegen::KernelBuilder*> builder_ptrs;
+    for (int u = 0; u < units; ++u) {
+      modules[u].context = std::make_unique<llvm::LLVMContext>();
+      modules[u].module = std::make_unique<llvm::Module>(
+          "kiln_" + graph_.name() + "_" + std::to_string(u), *modules[u].context);
+      builders.push_back(std::make_unique<codegen::KernelBuilder>(
+          *modules[u].module, compiler_->cpu(), compiler_->features(),
+          compiler_->vector_lanes()));
+      builder_ptrs.push_back(builders.back().get());
+    }
+    codegen::Lowering lowering(builder_ptrs, graph_);
     for (NodeId id : plan_.schedule) KILN_RETURN_IF_ERROR(EmitNode(lowering, graph_.node(id)));
     const char* dump_path = std::getenv("KILN_DUMP_IR");
     std::vector<std::string> symbols;
     for (const codegen::Launch& launch : lowering.launches()) symbols.push_back(launch.symbol);
     KILN_ASSIGN_OR_RETURN(std::vector<void*> addresses,
-                          compiler_->Compile(std::move(module), std::move(context), symbols,
+                          compiler_->Compile(std::move(modules), symbols,
                                              options.keep_ir || dump_path ? &info_.llvm_ir
                                                                           : nullptr));
     if (dump_path) {  // Debugging aid: KILN_DUMP_IR=file writes the optimized LLVM IR.

@@ -8,7 +8,7 @@ void Lowering::BeginKernel(const Node& node, const std::string& suffix, int64_t 
                            int64_t grain, double flops) {
   std::string symbol = absl::StrCat("k", launches_.size(), "_", OpName(node.op), "_", suffix);
   launches_.push_back({symbol, tasks, grain, node.id, flops});
-  kb_.Begin(symbol);
+  kb().Begin(symbol);
 }
 
 int Lowering::NewScratch(int64_t floats) {

@@ -15,9 +15,12 @@ namespace kiln::codegen {
 // slots past that are scratch buffers a kernel asked for.
 class Lowering {
  public:
-  Lowering(KernelBuilder& kb, const Graph& graph) : kb_(kb), graph_(graph) {}
+  // Kernels go to `builders` in turn (one LLVM module each, compiled in parallel): the current
+  // builder is the one the next BeginKernel writes to, and EndKernel moves to the next.
+  Lowering(std::vector<KernelBuilder*> builders, const Graph& graph)
+      : builders_(std::move(builders)), graph_(graph) {}
 
-  KernelBuilder& kb() { return kb_; }
+  KernelBuilder& kb() { return *builders_[current_]; }
   const Graph& graph() const { return graph_; }
   const Node& input(const Node& node, int i) const { return graph_.node(node.inputs[i]); }
   const Dims& dims(const Node& node) const { return node.type.dims; }
@@ -25,10 +28,13 @@ class Lowering {
   // Starts kernel function `<node>_<suffix>`; the launch runs after the previous ones.
   void BeginKernel(const Node& node, const std::string& suffix, int64_t tasks, int64_t grain,
                    double flops = 0);
-  void EndKernel() { kb_.End(); }
+  void EndKernel() {
+    kb().End();
+    current_ = (current_ + 1) % builders_.size();
+  }
   // Pointer to node `id`'s output.
-  llvm::Value* Out(const Node& node) { return kb_.Buffer(node.id); }
-  llvm::Value* In(const Node& node, int i) { return kb_.Buffer(node.inputs[i]); }
+  llvm::Value* Out(const Node& node) { return kb().Buffer(node.id); }
+  llvm::Value* In(const Node& node, int i) { return kb().Buffer(node.inputs[i]); }
   // A scratch buffer of `floats` elements, valid for the current step only.
   int NewScratch(int64_t floats);
 
@@ -36,7 +42,8 @@ class Lowering {
   const std::vector<int64_t>& scratch_floats() const { return scratch_; }
 
  private:
-  KernelBuilder& kb_;
+  std::vector<KernelBuilder*> builders_;
+  size_t current_ = 0;
   const Graph& graph_;
   std::vector<Launch> launches_;
   std::vector<int64_t> scratch_;

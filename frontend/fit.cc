@@ -1,6 +1,7 @@
 // Model::Compile, Fit and Evaluate: the training loop around one compiled training-step graph.
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +31,10 @@ struct BatchRunner {
   Tensor images, labels;
 };
 
+double Since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 absl::Status RunBatch(BatchRunner& r, const Dataset& data, const std::vector<int64_t>& order,
                       int64_t start, double* loss, double* accuracy) {
   Gather(data, order, start, r.batch, &r.images, &r.labels);
@@ -42,6 +47,15 @@ absl::Status RunBatch(BatchRunner& r, const Dataset& data, const std::vector<int
   *accuracy = a.f32()[0];
   return absl::OkStatus();
 }
+
+}  // namespace
+
+// Evaluation executables by batch size.
+struct RunnerCache {
+  std::map<int64_t, BatchRunner> runners;
+};
+
+namespace {
 
 absl::Status CheckData(const Model& model, const Dataset& data) {
   if (data.size() == 0) return absl::InvalidArgumentError("the dataset is empty");
@@ -121,6 +135,8 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
   const int64_t batch = std::min(options.batch_size, n);
   const int64_t full = n / batch, rest = n % batch;
   BatchRunner runners[2];
+  History history;
+  const auto compile_start = std::chrono::steady_clock::now();
   for (int i = 0; i < (rest ? 2 : 1); ++i) {
     BatchRunner& r = runners[i];
     r.batch = i == 0 ? batch : rest;
@@ -132,8 +148,9 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
     r.labels = Tensor(TensorType{DType::kI32, {r.batch}});
   }
   KILN_RETURN_IF_ERROR(LoadState(runners[0].exe.get()));
+  history.compile_seconds = Since(compile_start);
+  RunnerCache eval_cache;
 
-  History history;
   Rng rng(options.seed);
   std::vector<int64_t> order(n);
   const int64_t steps = full + (rest ? 1 : 0);
@@ -168,9 +185,11 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
     }
     KILN_RETURN_IF_ERROR(SaveState(*runners[0].exe));
     if (options.validation) {
+      double eval_compile = 0;
       KILN_ASSIGN_OR_RETURN(Evaluation val,
-                            Evaluate(*options.validation, batch, options.backend,
-                                     options.threads));
+                            EvaluateCached(*options.validation, batch, options.backend,
+                                           options.threads, &eval_cache, &eval_compile));
+      history.compile_seconds += eval_compile;
       logs["val_loss"] = val.loss;
       logs["val_accuracy"] = val.accuracy;
     }
@@ -188,6 +207,15 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
 
 absl::StatusOr<Model::Evaluation> Model::Evaluate(const Dataset& data, int64_t batch_size,
                                                   Backend backend, int threads) const {
+  RunnerCache cache;
+  double compile_seconds = 0;
+  return EvaluateCached(data, batch_size, backend, threads, &cache, &compile_seconds);
+}
+
+absl::StatusOr<Model::Evaluation> Model::EvaluateCached(const Dataset& data, int64_t batch_size,
+                                                        Backend backend, int threads,
+                                                        RunnerCache* cache,
+                                                        double* compile_seconds) const {
   KILN_RETURN_IF_ERROR(CheckData(*this, data));
   if (batch_size <= 0) return absl::InvalidArgumentError("batch size must be positive");
   const int64_t n = data.size();
@@ -195,19 +223,21 @@ absl::StatusOr<Model::Evaluation> Model::Evaluate(const Dataset& data, int64_t b
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   double loss_sum = 0, correct_sum = 0;
-  BatchRunner r;
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t count = std::min(batch, n - start);
-    if (count != r.batch) {
+    BatchRunner& r = cache->runners[count];
+    if (!r.exe) {
+      const auto compile_start = std::chrono::steady_clock::now();
       r.batch = count;
       KILN_ASSIGN_OR_RETURN(Graph g, BuildEvalGraph(*this, count));
       KILN_ASSIGN_OR_RETURN(r.exe, CreateExecutable(std::move(g), backend, threads));
-      KILN_RETURN_IF_ERROR(LoadState(r.exe.get()));
       Dims dims = {count};
       dims.insert(dims.end(), input_shape_.begin(), input_shape_.end());
       r.images = Tensor(TensorType{DType::kF32, dims});
       r.labels = Tensor(TensorType{DType::kI32, {count}});
+      *compile_seconds += Since(compile_start);
     }
+    if (start == 0 || count != batch) KILN_RETURN_IF_ERROR(LoadState(r.exe.get()));
     double loss, accuracy;
     KILN_RETURN_IF_ERROR(RunBatch(r, data, order, start, &loss, &accuracy));
     loss_sum += loss * count;

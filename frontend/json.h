@@ -9,7 +9,7 @@ namespace kiln {
 
 class JsonLine {
  public:
-  JsonLine& Add(const std::string& key, double value);
+  JsonLine& Add(const std::string& key, double value);  // Non-finite values print as null.
   JsonLine& Add(const std::string& key, int64_t value);
   JsonLine& Add(const std::string& key, int value) { return Add(key, int64_t{value}); }
   JsonLine& Add(const std::string& key, bool value);

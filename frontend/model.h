@@ -41,6 +41,8 @@ struct ForwardGraph {
   std::vector<std::pair<std::string, Init>> parameters;
 };
 
+struct RunnerCache;
+
 class Model {
  public:
   // Builds the model once at batch 1 to validate every layer, then initializes the weights Keras's
@@ -103,6 +105,10 @@ class Model {
   std::string name_;
   Dims input_shape_;
   ModelFn fn_;
+  // Evaluate, reusing the executables in `cache` (compiled once per batch size).
+  absl::StatusOr<Evaluation> EvaluateCached(const Dataset& data, int64_t batch_size,
+                                            Backend backend, int threads, RunnerCache* cache,
+                                            double* compile_seconds) const;
   // Copies weights and optimizer slots into / out of an executable's Parameters.
   absl::Status LoadState(Executable* exe) const;
   absl::Status SaveState(const Executable& exe);

@@ -73,6 +73,7 @@ std::unique_ptr<Callback> LambdaCallback(std::function<void(int, const Logs&, bo
 struct History {
   std::vector<Logs> epochs;
   bool stopped_early = false;
+  double compile_seconds = 0;  // Building and compiling the step and evaluation graphs.
   // The values of one metric across epochs.
   std::vector<double> Metric(const std::string& name) const;
 };

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# README's main command: install what is missing, build, fetch MNIST, then show the seed CNN's
-# summary and train it for one epoch (interpreter backend; the LLVM JIT is the next milestone).
+# README's main command: install what is missing, build, fetch MNIST (sha256-verified), train the
+# seed CNN with the LLVM JIT, then compare the JIT with the interpreter on the same model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh kiln
 scripts/fetch_data.sh mnist
 build/bin/kiln summary --model mnist-cnn
-build/bin/kiln train --model mnist-cnn --data mnist --epochs 1 --batch 64 --optimizer adam \
-  --seed 1 --limit "${KILN_QUICKSTART_LIMIT:-12000}"
+build/bin/kiln train --model mnist-cnn --data mnist --epochs "${KILN_EPOCHS:-5}" --batch 64 \
+  --optimizer adam --seed 1
+echo
+build/bin/kiln bench --model mnist-cnn --batch 64 --threads 2

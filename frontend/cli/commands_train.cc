@@ -1,5 +1,6 @@
 // Commands that train or check a model: train, evaluate, gradcheck.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -74,7 +75,10 @@ int Train() {
   }
   if (FlagPatience() > 0) callbacks.push_back(EarlyStopping("val_loss", FlagPatience()));
   auto epoch_start = Clock::now();
+  double first_99 = -1;  // Wall seconds when test accuracy first reached 99%.
   callbacks.push_back(LambdaCallback([&](int epoch, const Logs& logs, bool*) {
+    auto val = logs.find("val_accuracy");
+    if (first_99 < 0 && val != logs.end() && val->second >= 0.99) first_99 = Since(start);
     if (json) {
       JsonLine line;
       line.Add("epoch", epoch + 1);
@@ -107,6 +111,8 @@ int Train() {
                             .Add("epochs_run", static_cast<int64_t>(history->epochs.size()))
                             .Add("stopped_early", history->stopped_early)
                             .Add("backend", BackendName(fit.backend))
+                            .Add("compile_seconds", history->compile_seconds)
+                            .Add("seconds_to_99", first_99 >= 0 ? first_99 : NAN)
                             .Add("wall_seconds", wall)
                             .str()
                             .c_str());
@@ -114,6 +120,11 @@ int Train() {
     std::printf("Test loss: %.4f - test accuracy: %.4f (%lld images) - %zu epochs in %.1f s\n",
                 last.at("val_loss"), last.at("val_accuracy"),
                 static_cast<long long>(test.size()), history->epochs.size(), wall);
+    std::printf("Compile time: %.2f s (%s)", history->compile_seconds, BackendName(fit.backend));
+    if (first_99 >= 0) {
+      std::printf("; test accuracy first reached 99%% at %.1f s", first_99);
+    }
+    std::printf("\n");
   }
   return 0;
 }
