@@ -4,6 +4,7 @@
 // filter gradient blocks filter taps x channel vectors and reduces over batch and pixels.
 #include <algorithm>
 
+#include "codegen/conv_util.h"
 #include "codegen/lowering.h"
 
 namespace kiln::codegen {
@@ -11,17 +12,31 @@ namespace {
 
 using llvm::Value;
 
+}  // namespace
+
+bool NeedsCheck(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p) {
+  return p > 0 || (out - 1) * s + k - 1 - p > in - 1;
+}
+
+ConvWindow ConvWindowOf(const Node& node, const Dims& in, const Dims& out, int64_t kh,
+                        int64_t kw) {
+  const auto& s = node.GetInts("strides");
+  const std::string& padding = node.GetStr("padding");
+  return {s[0], s[1], WindowPadBefore(in[1], out[1], kh, s[0], padding),
+          WindowPadBefore(in[2], out[2], kw, s[1], padding)};
+}
+
+namespace {
+
 struct ConvGeometry {
   int64_t n, in_h, in_w, red_c;  // Input [N, IH, IW, red_c] (red_c is reduced over).
   int64_t out_h, out_w, out_c;   // Output [N, OH, OW, out_c].
   int64_t kh, kw;
   int64_t sh, sw, ph, pw;  // Input coordinate = o * s + k - p.
+  // Input rows [data_lo, data_hi) hold data; rows outside are a zero frame whose taps are
+  // skipped (set for zero-framed copies).
+  int64_t data_lo = 0, data_hi = -1;
 };
-
-// Whether some window reaches outside the input along one axis.
-bool NeedsCheck(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p) {
-  return p > 0 || (out - 1) * s + k - 1 - p > in - 1;
-}
 
 // out = activation(bias + sum_{kh,kw,ci} in[n, oh*sh+kh-ph, ow*sw+kw-pw, ci] * filter[kh,kw,ci,co])
 // with `filter` packed [KH, KW, red_c, out_c]. One task per output row (n, oh). Taps outside the
@@ -67,7 +82,17 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
             b.CreateStore(init, acc[p * cb + v]);
           }
         }
-        kb.For(0, g.kh, 1, [&](Value* kh) {
+        Value* kh_lo = kb.I(0);
+        Value* kh_hi = kb.I(g.kh);
+        if (g.data_hi > g.data_lo && !check_h) {
+          // Taps landing in the zero frame contribute nothing: skip them.
+          Value* top = b.CreateMul(oh, kb.I(g.sh));
+          Value* lo = b.CreateSub(kb.I(g.data_lo), top);
+          Value* hi = b.CreateSub(kb.I(g.data_hi), top);
+          kh_lo = b.CreateSelect(b.CreateICmpSGT(lo, kh_lo), lo, kh_lo);
+          kh_hi = b.CreateSelect(b.CreateICmpSLT(hi, kh_hi), hi, kh_hi);
+        }
+        kb.For(kh_lo, kh_hi, 1, [&](Value* kh) {
           Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(g.sh)), b.CreateSub(kh, kb.I(g.ph)));
           auto taps = [&] {
             Value* in_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(g.in_h)),
@@ -224,16 +249,6 @@ int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims&
   return dst;
 }
 
-struct Window {
-  int64_t sh, sw, ph, pw;
-};
-
-Window WindowOf(const Node& node, const Dims& in, const Dims& out, int64_t kh, int64_t kw) {
-  const auto& s = node.GetInts("strides");
-  const std::string& padding = node.GetStr("padding");
-  return {s[0], s[1], WindowPadBefore(in[1], out[1], kh, s[0], padding),
-          WindowPadBefore(in[2], out[2], kw, s[1], padding)};
-}
 
 }  // namespace
 
@@ -241,7 +256,7 @@ void EmitConv2D(Lowering& l, const Node& node) {
   const Dims& x = l.input(node, 0).type.dims;
   const Dims& w = l.input(node, 1).type.dims;
   const Dims& y = node.type.dims;
-  const Window win = WindowOf(node, x, y, w[0], w[1]);
+  const ConvWindow win = ConvWindowOf(node, x, y, w[0], w[1]);
   const bool relu = node.op == OpKind::kFusedConv2D && node.GetStr("activation") == "relu";
   const int bias = node.inputs.size() > 2 ? node.inputs[2] : -1;
   ConvGeometry g{x[0], x[1], x[2], x[3], y[1], y[2], y[3], w[0], w[1],
@@ -254,6 +269,8 @@ void EmitConv2D(Lowering& l, const Node& node) {
     g.in_h = x[1] + win.ph + bottom;
     g.in_w = x[2] + win.pw + right;
     g.ph = g.pw = 0;
+    g.data_lo = win.ph;
+    g.data_hi = win.ph + x[1];
     EmitDirectConv(l, node, g, padded, node.inputs[1], bias, relu);
     return;
   }
@@ -264,7 +281,7 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
   const Dims& dy = l.input(node, 0).type.dims;
   const Dims& w = l.input(node, 1).type.dims;
   const Dims& dx = node.type.dims;
-  const Window win = WindowOf(node, dx, dy, w[0], w[1]);
+  const ConvWindow win = ConvWindowOf(node, dx, dy, w[0], w[1]);
   if (win.sh == 1 && win.sw == 1) {
     // dx = dy padded by (K - 1 - p) correlated with the flipped, transposed filter: a valid
     // forward convolution without bounds checks.
@@ -275,7 +292,7 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
       const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
       const int padded = EmitPad(l, node, node.inputs[0], dy, top, bottom, left, right);
       ConvGeometry g{dy[0], dy[1] + top + bottom, dy[2] + left + right, dy[3], dx[1], dx[2],
-                     dx[3], w[0], w[1], 1, 1, 0, 0};
+                     dx[3], w[0], w[1], 1, 1, 0, 0, top, top + dy[1]};
       EmitDirectConv(l, node, g, padded, packed, -1, /*relu=*/false);
       return;
     }
@@ -298,123 +315,6 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
     ConvGeometry g{dy[0], dh, dwid, dy[3], dx[1], dx[2], dx[3], w[0], w[1], 1, 1, top, left};
     EmitDirectConv(l, node, g, dilated, packed, -1, /*relu=*/false);
   }
-}
-
-void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
-  const Dims& x = l.input(node, 0).type.dims;
-  const Dims& dy = l.input(node, 1).type.dims;
-  const Dims& dw = node.type.dims;  // [KH, KW, CI, CO]
-  const Window win = WindowOf(node, x, dy, dw[0], dw[1]);
-  const bool check_h = NeedsCheck(x[1], dy[1], dw[0], win.sh, win.ph);
-  const bool check_w = NeedsCheck(x[2], dy[2], dw[1], win.sw, win.pw);
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  const int lanes = kb.lanes();
-  const int64_t vectors = (dw[3] + lanes - 1) / lanes;
-  const int64_t cb = std::min<int64_t>(vectors, 4);
-  // Reduction "combos" are (kw, ci) pairs, ci fastest. A task owns one kh and a group of combos
-  // whose dw rows ([group, CO], at most 16 KiB) stay in L1 while it streams every (n, oh) row of
-  // x and dy once; within a row, register blocks of rb combos x cb vectors accumulate over ow.
-  const int64_t combos = dw[1] * dw[2];
-  const int64_t rb = std::min<int64_t>(std::max<int64_t>(24 / cb, 1), combos);
-  const int64_t group = std::min<int64_t>(combos, rb * std::max<int64_t>(1, 64 / rb));
-  const int64_t groups = (combos + group - 1) / group;
-  const int64_t sub_blocks = (group + rb - 1) / rb;
-  const double flops = 2.0 * NumElements(dw) * dy[0] * dy[1] * dy[2];
-  l.BeginKernel(node, "conv_filter", dw[0] * groups, 1, flops);
-  Value* xb = l.In(node, 0);
-  Value* dyb = l.In(node, 1);
-  Value* out = l.Out(node);
-  std::vector<Value*> acc(rb * cb);
-  {
-    llvm::IRBuilder<>::InsertPointGuard guard(b);
-    b.SetInsertPoint(&b.GetInsertBlock()->getParent()->getEntryBlock().front());
-    for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
-  }
-  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* task) {
-    Value* kh = b.CreateUDiv(task, kb.I(groups), "kh");
-    Value* g0 = b.CreateMul(b.CreateURem(task, kb.I(groups)), kb.I(group), "g0");
-    Value* g_end = b.CreateAdd(g0, kb.I(group));
-    g_end = b.CreateSelect(b.CreateICmpUGT(g_end, kb.I(combos)), kb.I(combos), g_end);
-    // dw rows of this task: combos [g0, g_end) under kh, CO wide each.
-    Value* dw_base = b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(combos)), g0), kb.I(dw[3]));
-    Value* dw_len = b.CreateMul(b.CreateSub(g_end, g0), kb.I(dw[3]));
-    kb.For(kb.I(0), dw_len, 1, [&](Value* i) {
-      kb.Store(kb.F(0.0f), out, b.CreateAdd(dw_base, i));
-    }, "zero");
-    kb.For(0, dy[0], 1, [&](Value* n) {
-      kb.For(0, dy[1], 1, [&](Value* oh) {
-        Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(win.sh)), b.CreateSub(kh, kb.I(win.ph)));
-        auto row = [&] {
-          Value* x_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(x[1])), ih), kb.I(x[2]));
-          Value* dy_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(dy[1])), oh), kb.I(dy[2]));
-          kb.For(0, sub_blocks, 1, [&](Value* sb) {
-            Value* c0 = b.CreateAdd(g0, b.CreateMul(sb, kb.I(rb)));
-            std::vector<Value*> kw(rb), ci(rb), valid(rb), dw_off(rb);
-            for (int64_t r = 0; r < rb; ++r) {
-              Value* c = b.CreateAdd(c0, kb.I(r));
-              valid[r] = b.CreateICmpULT(c, g_end);
-              c = b.CreateSelect(valid[r], c, c0);
-              kw[r] = b.CreateUDiv(c, kb.I(dw[2]));
-              ci[r] = b.CreateURem(c, kb.I(dw[2]));
-              dw_off[r] = b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(combos)), c),
-                                      kb.I(dw[3]));
-            }
-            for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
-              const int64_t nv = std::min(cb, vectors - co0);
-              auto valid_lanes = [&](int64_t v) {
-                return static_cast<int>(std::min<int64_t>(lanes, dw[3] - (co0 + v) * lanes));
-              };
-              for (int64_t r = 0; r < rb; ++r) {
-                for (int64_t v = 0; v < nv; ++v) {
-                  b.CreateStore(kb.VLoad(out, b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)),
-                                         lanes, valid_lanes(v)),
-                                acc[r * cb + v]);
-                }
-              }
-              kb.For(0, dy[2], 1, [&](Value* ow) {
-                Value* dyo = b.CreateMul(b.CreateAdd(dy_row, ow), kb.I(dy[3]));
-                std::vector<Value*> g(nv);
-                for (int64_t v = 0; v < nv; ++v) {
-                  g[v] = kb.VLoad(dyb, b.CreateAdd(dyo, kb.I((co0 + v) * lanes)), lanes,
-                                  valid_lanes(v));
-                }
-                for (int64_t r = 0; r < rb; ++r) {
-                  Value* iw = b.CreateAdd(b.CreateMul(ow, kb.I(win.sw)),
-                                          b.CreateSub(kw[r], kb.I(win.pw)));
-                  Value* ok = check_w ? kb.InRange(iw, x[2]) : nullptr;
-                  if (check_w) iw = kb.Clamp(iw, x[2]);
-                  Value* xv = kb.Load(xb, b.CreateAdd(b.CreateMul(b.CreateAdd(x_row, iw),
-                                                                  kb.I(x[3])),
-                                                      ci[r]));
-                  if (ok) xv = b.CreateSelect(ok, xv, kb.F(0.0f));
-                  Value* xs = kb.Splat(xv, lanes);
-                  for (int64_t v = 0; v < nv; ++v) {
-                    Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
-                    b.CreateStore(kb.Fma(xs, g[v], a), acc[r * cb + v]);
-                  }
-                }
-              }, "ow");
-              for (int64_t r = 0; r < rb; ++r) {
-                kb.If(valid[r], [&] {
-                  for (int64_t v = 0; v < nv; ++v) {
-                    kb.VStore(b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]), out,
-                              b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)), valid_lanes(v));
-                  }
-                });
-              }
-            }
-          }, "sub");
-        };
-        if (check_h) {
-          kb.If(kb.InRange(ih, x[1]), row);
-        } else {
-          row();
-        }
-      }, "oh");
-    }, "n");
-  }, "task");
-  l.EndKernel();
 }
 
 }  // namespace kiln::codegen

@@ -95,10 +95,12 @@ int Predict() {
   if (!FlagImage().empty()) {
     return Fail("predict", absl::UnimplementedError("--image needs a dataset or PNG loader"));
   }
-  auto probs = model->Predict(SyntheticDigit(model->input_shape()));
+  auto backend = ParseBackend(FlagBackend());
+  if (!backend.ok()) return Fail("predict", backend.status());
+  auto probs = model->Predict(SyntheticDigit(model->input_shape()), 1, *backend, FlagThreads());
   if (!probs.ok()) return Fail("predict", probs.status());
-  std::printf("class probabilities for a synthetic digit (model %s, interpreter):\n",
-              model->name().c_str());
+  std::printf("class probabilities for a synthetic digit (model %s, %s, untrained weights):\n",
+              model->name().c_str(), BackendName(*backend));
   int best = 0;
   for (int64_t c = 0; c < probs->size(); ++c) {
     if (probs->f32()[c] > probs->f32()[best]) best = static_cast<int>(c);
