@@ -109,7 +109,7 @@ absl::StatusOr<std::vector<NodeId>> Graph::TopologicalOrder() const {
       ++pending[node.id];
     }
   }
-  // Kahn's algorithm, taking ready nodes in id order so the order is deterministic.
+  // Kahn's algorithm with a stack of ready nodes: deterministic for a given graph.
   std::vector<NodeId> order;
   std::vector<NodeId> ready;
   for (NodeId id = n - 1; id >= 0; --id) {
