@@ -47,7 +47,7 @@ void ThreadPool::ParallelFor(int64_t tasks, int64_t grain,
   if (tasks <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   if (workers_.empty() || tasks <= grain) {
-    fn(0, tasks);
+    for (int64_t b = 0; b < tasks; b += grain) fn(b, std::min(b + grain, tasks));
     return;
   }
   {
