@@ -77,21 +77,11 @@ class Jit final : public JitExecutable {
   int threads() const override { return pool_.threads(); }
 
   absl::Status SetTensor(absl::string_view name, const Tensor& value) override {
-    NodeId id = graph_.Find(name);
-    if (id < 0) return absl::NotFoundError(absl::StrCat("no node named '", name, "'"));
-    const Node& node = graph_.node(id);
-    if (node.op != OpKind::kInput && node.op != OpKind::kParameter) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node '", name, "' is a ", OpName(node.op), ", not an Input or Parameter"));
-    }
-    if (value.type() != node.type) {
-      return absl::InvalidArgumentError(absl::StrCat("node '", name, "' expects ",
-                                                     TypeToString(node.type), ", got ",
-                                                     TypeToString(value.type())));
-    }
+    KILN_ASSIGN_OR_RETURN(NodeId id, FindBindable(graph_, name, value));
     std::memcpy(persistent_[id].raw(), value.raw(), value.bytes());
     return absl::OkStatus();
   }
+
 
   absl::Status Run() override {
     for (size_t k = 0; k < kernels_.size(); ++k) RunKernel(static_cast<int>(k));

@@ -27,6 +27,11 @@ class Executable {
   virtual absl::StatusOr<Tensor> GetTensor(absl::string_view name) const = 0;
 };
 
+// The Input or Parameter node of `graph` named `name` that `value` may be bound to (same type),
+// or an error naming the node and the mismatch. Shared by every backend's SetTensor.
+absl::StatusOr<NodeId> FindBindable(const Graph& graph, absl::string_view name,
+                                    const Tensor& value);
+
 }  // namespace kiln
 
 #endif  // KILN_RUNTIME_EXECUTABLE_H_

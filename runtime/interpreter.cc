@@ -107,21 +107,11 @@ class Interpreter final : public Executable {
   const Graph& graph() const override { return graph_; }
 
   absl::Status SetTensor(absl::string_view name, const Tensor& value) override {
-    NodeId id = graph_.Find(name);
-    if (id < 0) return absl::NotFoundError(absl::StrCat("no node named '", name, "'"));
-    const Node& node = graph_.node(id);
-    if (node.op != OpKind::kInput && node.op != OpKind::kParameter) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node '", name, "' is a ", OpName(node.op), ", not an Input or Parameter"));
-    }
-    if (value.type() != node.type) {
-      return absl::InvalidArgumentError(absl::StrCat("node '", name, "' expects ",
-                                                     TypeToString(node.type), ", got ",
-                                                     TypeToString(value.type())));
-    }
+    KILN_ASSIGN_OR_RETURN(NodeId id, FindBindable(graph_, name, value));
     values_[id] = value;
     return absl::OkStatus();
   }
+
 
   absl::Status Run() override {
     kernels::Inputs in;

@@ -9,48 +9,19 @@
 #include <string>
 
 #include "runtime/kernels.h"
+#include "runtime/window.h"
 
 namespace kiln::kernels {
 namespace {
 
 // The geometry shared by the window ops, read from the input and output NHWC shapes.
-struct Window {
-  int64_t batch, in_h, in_w, in_c;
-  int64_t out_h, out_w, out_c;
-  int64_t win_h, win_w;
-  int64_t stride_h, stride_w;
-  int64_t pad_top, pad_left;
-};
-
-Window MakeWindow(const Node& node, const Tensor& x, const Tensor& out, int64_t win_h,
-                  int64_t win_w) {
-  const Dims& xd = x.dims();
-  const Dims& od = out.dims();
-  const std::vector<int64_t>& strides = node.GetInts("strides");
-  const std::string& padding = node.GetStr("padding");
-  Window w;
-  w.batch = xd[0];
-  w.in_h = xd[1];
-  w.in_w = xd[2];
-  w.in_c = xd[3];
-  w.out_h = od[1];
-  w.out_w = od[2];
-  w.out_c = od[3];
-  w.win_h = win_h;
-  w.win_w = win_w;
-  w.stride_h = strides[0];
-  w.stride_w = strides[1];
-  w.pad_top = WindowPadBefore(w.in_h, w.out_h, win_h, w.stride_h, padding);
-  w.pad_left = WindowPadBefore(w.in_w, w.out_w, win_w, w.stride_w, padding);
-  return w;
-}
 
 // For each output pixel: begin(out_off); then visit(out_off, in_off, tap) once per in-bounds
 // input pixel under the window, in row-major window order (tap = ky * win_w + kx); then
 // end(out_off, count) with the number of pixels visited. Offsets are element offsets of the
 // pixel's first channel.
 template <typename Begin, typename Visit, typename End>
-void ForEachWindow(const Window& w, Begin begin, Visit visit, End end) {
+void ForEachWindow(const WindowGeometry& w, Begin begin, Visit visit, End end) {
   for (int64_t b = 0; b < w.batch; ++b) {
     for (int64_t oy = 0; oy < w.out_h; ++oy) {
       for (int64_t ox = 0; ox < w.out_w; ++ox) {
@@ -81,7 +52,7 @@ void Conv2D(const Node& node, const Inputs& in, Tensor* out) {
   const Tensor& x = *in[0];
   const Tensor& filter = *in[1];
   const float* bias = in.size() > 2 ? in[2]->f32() : nullptr;
-  const Window w = MakeWindow(node, x, *out, filter.dims()[0], filter.dims()[1]);
+  const WindowGeometry w = MakeWindowGeometry(node, x.dims(), out->dims(), filter.dims()[0], filter.dims()[1]);
   const float* xv = x.f32();
   const float* fv = filter.f32();
   float* ov = out->f32();
@@ -111,7 +82,7 @@ void Conv2D(const Node& node, const Inputs& in, Tensor* out) {
 // out[b,oy,ox,c] = max over the in-bounds window cells; padded cells are ignored.
 void MaxPool2D(const Node& node, const Inputs& in, Tensor* out) {
   const std::vector<int64_t>& pool = node.GetInts("pool");
-  const Window w = MakeWindow(node, *in[0], *out, pool[0], pool[1]);
+  const WindowGeometry w = MakeWindowGeometry(node, in[0]->dims(), out->dims(), pool[0], pool[1]);
   const float* xv = in[0]->f32();
   float* ov = out->f32();
   const int64_t channels = w.out_c;
@@ -135,7 +106,7 @@ void MaxPool2D(const Node& node, const Inputs& in, Tensor* out) {
 // Keras "same" average pooling).
 void AvgPool2D(const Node& node, const Inputs& in, Tensor* out) {
   const std::vector<int64_t>& pool = node.GetInts("pool");
-  const Window w = MakeWindow(node, *in[0], *out, pool[0], pool[1]);
+  const WindowGeometry w = MakeWindowGeometry(node, in[0]->dims(), out->dims(), pool[0], pool[1]);
   const float* xv = in[0]->f32();
   float* ov = out->f32();
   const int64_t channels = w.out_c;

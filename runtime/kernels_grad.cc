@@ -12,39 +12,12 @@
 #include <vector>
 
 #include "runtime/kernels.h"
+#include "runtime/window.h"
 
 namespace kiln::kernels {
 namespace {
 
-// Geometry of a window op, from its forward input (x) and output (y) NHWC shapes.
-struct Geometry {
-  int64_t batch, in_h, in_w, in_c;
-  int64_t out_h, out_w, out_c;
-  int64_t win_h, win_w;
-  int64_t stride_h, stride_w;
-  int64_t pad_top, pad_left;
-};
-
-Geometry MakeGeometry(const Node& node, const Dims& xd, const Dims& yd, int64_t win_h,
-                      int64_t win_w) {
-  const std::vector<int64_t>& strides = node.GetInts("strides");
-  const std::string& padding = node.GetStr("padding");
-  Geometry g;
-  g.batch = xd[0];
-  g.in_h = xd[1];
-  g.in_w = xd[2];
-  g.in_c = xd[3];
-  g.out_h = yd[1];
-  g.out_w = yd[2];
-  g.out_c = yd[3];
-  g.win_h = win_h;
-  g.win_w = win_w;
-  g.stride_h = strides[0];
-  g.stride_w = strides[1];
-  g.pad_top = WindowPadBefore(g.in_h, g.out_h, win_h, g.stride_h, padding);
-  g.pad_left = WindowPadBefore(g.in_w, g.out_w, win_w, g.stride_w, padding);
-  return g;
-}
+// WindowGeometry of a window op, from its forward input (x) and output (y) NHWC shapes.
 
 // An in-bounds input pixel under a window: element offset of its first channel in x, and its
 // tap index ky * win_w + kx.
@@ -57,7 +30,7 @@ struct Cell {
 // with `cells` the in-bounds input pixels under its window in row-major window order, exactly
 // the cells the forward kernels visit.
 template <typename Fn>
-void ForEachWindow(const Geometry& g, Fn fn) {
+void ForEachWindow(const WindowGeometry& g, Fn fn) {
   std::vector<Cell> cells;
   cells.reserve(g.win_h * g.win_w);
   for (int64_t b = 0; b < g.batch; ++b) {
@@ -108,7 +81,7 @@ double LogSumExp(const float* row, int64_t len) {
 void Conv2DBackpropInput(const Node& node, const Inputs& in, Tensor* out) {
   const Tensor& dy = *in[0];
   const Tensor& filter = *in[1];
-  const Geometry g = MakeGeometry(node, out->dims(), dy.dims(), filter.dims()[0], filter.dims()[1]);
+  const WindowGeometry g = MakeWindowGeometry(node, out->dims(), dy.dims(), filter.dims()[0], filter.dims()[1]);
   const float* dyv = dy.f32();
   const float* fv = filter.f32();
   float* dx = out->f32();
@@ -134,7 +107,7 @@ void Conv2DBackpropInput(const Node& node, const Inputs& in, Tensor* out) {
 void Conv2DBackpropFilter(const Node& node, const Inputs& in, Tensor* out) {
   const Tensor& x = *in[0];
   const Tensor& dy = *in[1];
-  const Geometry g = MakeGeometry(node, x.dims(), dy.dims(), out->dims()[0], out->dims()[1]);
+  const WindowGeometry g = MakeWindowGeometry(node, x.dims(), dy.dims(), out->dims()[0], out->dims()[1]);
   const float* xv = x.f32();
   const float* dyv = dy.f32();
   float* dw = out->f32();
@@ -159,7 +132,7 @@ void Conv2DBackpropFilter(const Node& node, const Inputs& in, Tensor* out) {
 // from -inf). When none is (all -inf or NaN) it goes to the first in-bounds cell.
 void MaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
   const std::vector<int64_t>& pool = node.GetInts("pool");
-  const Geometry g = MakeGeometry(node, in[0]->dims(), in[1]->dims(), pool[0], pool[1]);
+  const WindowGeometry g = MakeWindowGeometry(node, in[0]->dims(), in[1]->dims(), pool[0], pool[1]);
   const float* xv = in[0]->f32();
   const float* dyv = in[1]->f32();
   float* dx = out->f32();
@@ -190,7 +163,7 @@ void MaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
 // in-bounds count the forward AvgPool2D divides by (padded cells get nothing).
 void AvgPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
   const std::vector<int64_t>& pool = node.GetInts("pool");
-  const Geometry g = MakeGeometry(node, out->dims(), in[0]->dims(), pool[0], pool[1]);
+  const WindowGeometry g = MakeWindowGeometry(node, out->dims(), in[0]->dims(), pool[0], pool[1]);
   const float* dyv = in[0]->f32();
   float* dx = out->f32();
   const int64_t channels = g.out_c;
