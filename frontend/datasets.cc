@@ -43,7 +43,8 @@ uint32_t BigEndian32(const std::string& data, size_t offset) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
-// Parses `{"data": [[ints], ...]}` strictly, appending pixels of 784-value rows to `pixels`.
+// Parses `{"data": [[ints], ...]}` strictly, appending pixels of 784-value rows to `pixels` and
+// skipping empty records.
 class FashionJsonParser {
  public:
   FashionJsonParser(const std::string& path, const std::string& text) : path_(path), s_(text) {}
@@ -57,9 +58,11 @@ class FashionJsonParser {
     if (Peek() == ']') {
       ++pos_;
     } else {
+      int64_t index = 0;
       while (true) {
-        KILN_RETURN_IF_ERROR(ParseRow(pixels, *rows));
-        ++*rows;
+        bool empty = false;
+        KILN_RETURN_IF_ERROR(ParseRow(pixels, index++, &empty));
+        if (!empty) ++*rows;
         char c = Peek();
         ++pos_;
         if (c == ']') break;
@@ -72,8 +75,15 @@ class FashionJsonParser {
   }
 
  private:
-  absl::Status ParseRow(std::vector<uint8_t>* pixels, int64_t row) {
+  // The package's files contain a few empty records (`[]`, 70,002 records for 70,000 images):
+  // those are skipped; every other record must be a full 28x28 image.
+  absl::Status ParseRow(std::vector<uint8_t>* pixels, int64_t row, bool* empty) {
     KILN_RETURN_IF_ERROR(Expect('['));
+    if (Peek() == ']') {
+      ++pos_;
+      *empty = true;
+      return absl::OkStatus();
+    }
     int count = 0;
     while (true) {
       SkipSpace();

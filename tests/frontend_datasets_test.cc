@@ -114,6 +114,19 @@ TEST_F(DatasetFixture, FashionJsonSplitsPerClass) {
   EXPECT_FLOAT_EQ(tt->test.images.f32()[1], 3.0f / 255.0f);  // Row 3 of class 0.
 }
 
+TEST_F(DatasetFixture, FashionJsonSkipsEmptyRecords) {
+  for (int c = 0; c < 10; ++c) {
+    std::string json = FashionJson(4, c);
+    json.insert(json.find("[[") + 1, "[],");  // An empty record first, as the package has.
+    Write(std::to_string(c) + ".json", json);
+  }
+  auto tt = LoadFashionMnist(dir_.string(), 3, 1);
+  ASSERT_TRUE(tt.ok()) << tt.status();
+  EXPECT_EQ(tt->train.size(), 30);
+  EXPECT_EQ(tt->test.size(), 10);
+  EXPECT_FLOAT_EQ(tt->test.images.f32()[1], 3.0f / 255.0f);  // Row 3 of class 0 is the test one.
+}
+
 TEST_F(DatasetFixture, FashionJsonErrorsNameFileAndImage) {
   for (int c = 0; c < 10; ++c) Write(std::to_string(c) + ".json", FashionJson(5, 1));
   auto check = [&](const std::string& text, const std::string& needle) {
@@ -126,6 +139,7 @@ TEST_F(DatasetFixture, FashionJsonErrorsNameFileAndImage) {
   check(FashionJson(3, 1), "need at least 4");
   check(FashionJson(5, 256), "0-255");
   check("{\"data\": [[1,2,3]]}", "3 pixels");
+  check("{\"data\": [[], []]}", "need at least 4");  // Empty records are skipped, not images.
   check("{\"pixels\": []}", "expected \"data\"");
   check(FashionJson(5, 1).substr(0, 5000), "expected");
   check("", "expected '{'");
