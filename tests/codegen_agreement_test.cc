@@ -553,8 +553,61 @@ void AddSpecialValueCases(std::vector<Case>& cases) {
   }});
 }
 
+// The fused groups the fusion pass creates, as IR nodes, with epilogues on odd shapes.
+void AddFusedCases(std::vector<Case>& cases) {
+  for (const ConvShape& s : ConvShapes()) {
+    cases.push_back({std::string("FusedConv2D_Relu_") + s.name, kDense, [=](Builder& b) {
+      std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
+                                b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
+      if (s.bias) in.push_back(b.F32("bias", {s.cout}));
+      Attrs a = Window({s.stride, s.stride}, s.padding);
+      a["activation"] = AttrValue::Str("relu");
+      b.Op(OpKind::kFusedConv2D, in, a);
+    }});
+  }
+  for (const char* act : {"none", "relu"}) {
+    for (int tb = 0; tb < 2; ++tb) {
+      cases.push_back({std::string("FusedDense_") + act + "_T0" + std::to_string(tb), kDense,
+                       [=](Builder& b) {
+        NodeId x = b.F32("x", {9, 21});
+        NodeId w = b.F32("w", tb ? Dims{37, 21} : Dims{21, 37});
+        b.Op(OpKind::kFusedDense, {x, w, b.F32("bias", {37})},
+             {{"transpose_a", AttrValue::Int(0)}, {"transpose_b", AttrValue::Int(tb)},
+              {"activation", AttrValue::Str(act)}});
+      }});
+    }
+  }
+  for (int ta = 0; ta < 2; ++ta) {
+    cases.push_back({"MaskedMatMul_T" + std::to_string(ta) + "1", kDense, [=](Builder& b) {
+      NodeId a = b.F32("a", ta ? Dims{13, 11} : Dims{11, 13});
+      NodeId c = b.F32("b", {19, 13});
+      b.Op(OpKind::kMaskedMatMul, {a, c, b.F32("y", {11, 19})},
+           {{"transpose_a", AttrValue::Int(ta)}, {"transpose_b", AttrValue::Int(1)}});
+    }});
+  }
+  for (const char* padding : {"valid", "same"}) {
+    cases.push_back({std::string("FusedMaxPool2DGrad_3x3_S2_") + padding, kElementwise,
+                     [=](Builder& b) {
+      const int64_t oh = OutSize(9, 3, 2, padding);
+      b.Op(OpKind::kFusedMaxPool2DGrad,
+           {b.F32("x", {2, 9, 9, 20}), b.F32("dy", {2, oh, oh, 20})}, Pool({3, 3}, {2, 2}, padding));
+    }});
+  }
+  for (const char* program : {"in0 in1 mul in2 add relu", "in0 sigmoid in1 sigmoid_grad",
+                              "in0 in1 tanh_grad in2 div in0 relu_grad", "in0 tanh in2 sub"}) {
+    cases.push_back({std::string("Elementwise_") + std::to_string(cases.size()), kElementwise,
+                     [=](Builder& b) {
+      NodeId x = b.F32("x", {3, 7, 5});
+      NodeId y = b.F32("y", {3, 7, 5});
+      NodeId z = b.F32("z", {}, 1, 2);  // A scalar operand, broadcast.
+      b.Op(OpKind::kElementwise, {x, y, z}, {{"program", AttrValue::Str(program)}});
+    }});
+  }
+}
+
 std::vector<Case> AllCases() {
   std::vector<Case> cases;
+  AddFusedCases(cases);
   AddConvCases(cases);
   AddMatMulCases(cases);
   AddPoolCases(cases);
