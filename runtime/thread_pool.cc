@@ -2,7 +2,19 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define KILN_PAUSE() _mm_pause()
+#else
+#define KILN_PAUSE() std::this_thread::yield()
+#endif
+
 namespace kiln {
+namespace {
+// How long an idle worker spins before sleeping: kernels of a step follow each other within
+// microseconds, and a condition-variable wake costs tens of them.
+constexpr int kSpins = 20000;
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < std::max(threads, 1); ++i) workers_.emplace_back([this] { WorkerLoop(); });
@@ -12,6 +24,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -28,16 +41,21 @@ void ThreadPool::RunChunks() {
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   while (true) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+    int spins = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && spins < kSpins) {
+      KILN_PAUSE();
+      ++spins;
     }
+    if (generation_.load(std::memory_order_acquire) == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+    }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_) return;
     RunChunks();
-    {
+    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (--active_ == 0) done_.notify_one();
+      done_.notify_one();
     }
   }
 }
@@ -50,19 +68,24 @@ void ThreadPool::ParallelFor(int64_t tasks, int64_t grain,
     for (int64_t b = 0; b < tasks; b += grain) fn(b, std::min(b + grain, tasks));
     return;
   }
+  fn_ = &fn;
+  tasks_ = tasks;
+  grain_ = grain;
+  next_.store(0, std::memory_order_relaxed);
+  active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    tasks_ = tasks;
-    grain_ = grain;
-    next_.store(0, std::memory_order_relaxed);
-    active_ = static_cast<int>(workers_.size());
-    ++generation_;
+    std::lock_guard<std::mutex> lock(mu_);  // Pairs with a sleeping worker's wait.
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   RunChunks();
-  std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [&] { return active_ == 0; });
+  for (int spins = 0; active_.load(std::memory_order_acquire) != 0 && spins < kSpins; ++spins) {
+    KILN_PAUSE();
+  }
+  if (active_.load(std::memory_order_acquire) != 0) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [&] { return active_.load(std::memory_order_acquire) == 0; });
+  }
 }
 
 }  // namespace kiln

@@ -33,8 +33,8 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  int active_ = 0;
+  std::atomic<uint64_t> generation_{0};  // Bumped once per job (and to stop).
+  std::atomic<int> active_{0};           // Workers still in the current job.
   bool stop_ = false;
   // The current job.
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -203,6 +204,7 @@ struct ConvCase {
   const char* padding;
   bool bias;
 };
+void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
 
 class Conv2DGradTest : public ::testing::TestWithParam<ConvCase> {};
 
@@ -247,6 +249,7 @@ struct PoolCase {
   int64_t ph, pw, sh, sw;
   const char* padding;
 };
+void PrintTo(const PoolCase& c, std::ostream* os) { *os << c.name; }
 
 class PoolGradTest : public ::testing::TestWithParam<PoolCase> {};
 
@@ -399,6 +402,7 @@ struct SoftmaxCase {
   Dims x;
   int64_t axis;
 };
+void PrintTo(const SoftmaxCase& c, std::ostream* os) { *os << c.name; }
 
 class SoftmaxGradTest : public ::testing::TestWithParam<SoftmaxCase> {};
 
@@ -429,6 +433,7 @@ struct ReduceCase {
   std::vector<int64_t> axes;
   int64_t keepdims;
 };
+void PrintTo(const ReduceCase& c, std::ostream* os) { *os << c.name; }
 
 class ReduceGradTest : public ::testing::TestWithParam<ReduceCase> {};
 
@@ -472,6 +477,7 @@ struct BroadcastCase {
   Dims shape;
   std::vector<int64_t> axes;
 };
+void PrintTo(const BroadcastCase& c, std::ostream* os) { *os << c.name; }
 
 class BroadcastGradTest : public ::testing::TestWithParam<BroadcastCase> {};
 
