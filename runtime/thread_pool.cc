@@ -52,11 +52,11 @@ void ThreadPool::WorkerLoop() {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
-    RunChunks();
-    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_.notify_one();
-    }
+    // Join the job unless the caller has already closed it (it finished every chunk without us):
+    // either the caller sees this increment and waits for us, or we see the job closed.
+    active_.fetch_add(1, std::memory_order_seq_cst);
+    if (closed_.load(std::memory_order_seq_cst) != seen) RunChunks();
+    active_.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
@@ -72,20 +72,16 @@ void ThreadPool::ParallelFor(int64_t tasks, int64_t grain,
   tasks_ = tasks;
   grain_ = grain;
   next_.store(0, std::memory_order_relaxed);
-  active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  uint64_t job;
   {
     std::lock_guard<std::mutex> lock(mu_);  // Pairs with a sleeping worker's wait.
-    generation_.fetch_add(1, std::memory_order_release);
+    job = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
   }
   wake_.notify_all();
   RunChunks();
-  for (int spins = 0; active_.load(std::memory_order_acquire) != 0 && spins < kSpins; ++spins) {
-    KILN_PAUSE();
-  }
-  if (active_.load(std::memory_order_acquire) != 0) {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return active_.load(std::memory_order_acquire) == 0; });
-  }
+  // Every chunk has been handed out: close the job, then wait only for workers inside it.
+  closed_.store(job, std::memory_order_seq_cst);
+  while (active_.load(std::memory_order_seq_cst) != 0) KILN_PAUSE();
 }
 
 }  // namespace kiln

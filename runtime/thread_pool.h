@@ -32,9 +32,10 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
-  std::condition_variable wake_, done_;
+  std::condition_variable wake_;
   std::atomic<uint64_t> generation_{0};  // Bumped once per job (and to stop).
-  std::atomic<int> active_{0};           // Workers still in the current job.
+  std::atomic<uint64_t> closed_{0};      // The last job whose chunks are all handed out.
+  std::atomic<int> active_{0};           // Workers inside a job's RunChunks.
   bool stop_ = false;
   // The current job.
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
