@@ -189,6 +189,55 @@ void EmitReduce(Lowering& l, const Node& node) {
     l.EndKernel();
     return;
   }
+  if (reduced_groups == 1 && s.outer == 1 && s.len >= 8192) {
+    // A tall column reduction (bias gradients over batch x pixels): a fixed number of row parts
+    // reduce into partials in parallel, then one pass folds the parts in order. The fixed split
+    // keeps the result independent of the thread count.
+    constexpr int64_t kParts = 8;
+    const int64_t rows_per = (s.len + kParts - 1) / kParts;
+    const int scratch = l.NewScratch(kParts * s.inner);
+    KernelBuilder& kp = l.kb();
+    l.BeginKernel(node, "reduce_cols_parts", kParts, 1, flops);
+    {
+      auto& bp = kp.b();
+      llvm::Value* x = l.In(node, 0);
+      llvm::Value* part_out = kp.Buffer(scratch);
+      kp.For(kp.task_begin(), kp.task_end(), 1, [&](llvm::Value* part) {
+        llvm::Value* lo = bp.CreateMul(part, kp.I(rows_per));
+        llvm::Value* hi = bp.CreateAdd(lo, kp.I(rows_per));
+        hi = bp.CreateSelect(bp.CreateICmpSGT(hi, kp.I(s.len)), kp.I(s.len), hi);
+        llvm::Value* o = bp.CreateMul(part, kp.I(s.inner));
+        kp.For(0, s.inner, 1, [&](llvm::Value* c) {
+          kp.Store(kp.F(init), part_out, bp.CreateAdd(o, c));
+        }, "init");
+        kp.For(lo, hi, 1, [&](llvm::Value* j) {
+          llvm::Value* row = bp.CreateMul(j, kp.I(s.inner));
+          kp.For(0, s.inner, 1, [&](llvm::Value* c) {
+            llvm::Value* at = bp.CreateAdd(o, c);
+            llvm::Value* v = kp.Load(x, bp.CreateAdd(row, c));
+            kp.Store(Fold(kp, is_max, kp.Load(part_out, at), v), part_out, at);
+          }, "c");
+        }, "j");
+      }, "part");
+    }
+    l.EndKernel();
+    KernelBuilder& kc = l.kb();
+    l.BeginKernel(node, "reduce_cols_combine", 1, 1, kParts * s.inner);
+    {
+      auto& bc = kc.b();
+      llvm::Value* parts = kc.Buffer(scratch);
+      llvm::Value* out = l.Out(node);
+      kc.For(0, s.inner, 1, [&](llvm::Value* c) {
+        llvm::Value* acc = kc.Load(parts, c);
+        for (int64_t part = 1; part < kParts; ++part) {
+          acc = Fold(kc, is_max, acc, kc.Load(parts, bc.CreateAdd(c, kc.I(part * s.inner))));
+        }
+        kc.Store(Finish(kc, node.op, acc, count), out, c);
+      }, "c");
+    }
+    l.EndKernel();
+    return;
+  }
   if (reduced_groups == 1) {
     // Column reduction: tasks over (outer, chunk of up to 8 vectors of kept columns); every task
     // folds its rows in ascending order, one accumulator per vector. Rows up to 8 vectors wide
