@@ -1,6 +1,7 @@
 // End-to-end: the seed CNN trained on a real MNIST subset must learn. Needs the real data
 // (scripts/fetch_data.sh mnist, which scripts/test.sh runs); set KILN_REQUIRE_DATA=1 to make its
 // absence a failure instead of a skip.
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -42,7 +43,10 @@ TEST(EndToEnd, SeedCnnLearnsRealMnistSubset) {
   auto after = model->Evaluate(test, 250);
   ASSERT_TRUE(after.ok()) << after.status();
   // Stated threshold: 2 epochs on 2,000 real images reach >= 87% on 1,000 test images (measured
-  // 0.892 with this seed on the interpreter); an untrained net scores about 10%.
+  // 0.892 on the interpreter and 0.891 on the JIT, the default backend, with this seed); an
+  // untrained net scores about 10%.
+  std::printf("[ measured ] test accuracy %.4f before, %.4f after 2 epochs (loss %.4f)\n",
+              before->accuracy, after->accuracy, after->loss);
   EXPECT_LT(before->accuracy, 0.3);
   EXPECT_GE(after->accuracy, 0.87) << "test loss " << after->loss;
 }
