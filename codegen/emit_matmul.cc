@@ -73,8 +73,10 @@ void EmitMatMul(Lowering& l, const Node& node) {
     // block's vector count is static except in the last column block.
     auto block = [&](int64_t nv, int64_t last_valid) {
       auto valid = [&](int64_t v) { return v == nv - 1 ? static_cast<int>(last_valid) : lanes; };
-      for (int64_t i = 0; i < rb * nv; ++i) {
-        b.CreateStore(llvm::Constant::getNullValue(kb.Vec(lanes)), acc[i]);
+      for (int64_t r = 0; r < rb; ++r) {
+        for (int64_t v = 0; v < nv; ++v) {
+          b.CreateStore(llvm::Constant::getNullValue(kb.Vec(lanes)), acc[r * cb + v]);
+        }
       }
       kb.For(0, k, 1, [&](Value* kk) {
         Value* b_row = b.CreateAdd(b.CreateMul(kk, kb.I(n)), b.CreateMul(vec0, kb.I(lanes)));

@@ -17,7 +17,10 @@ struct JitOptions {
   int threads = 2;  // Including the calling thread.
   bool keep_ir = false;  // Keep the optimized LLVM IR for inspection (JitInfo::llvm_ir).
   bool optimize = true;
-  int compile_threads = 2;  // LLVM modules compiled in parallel.  // Run the pass pipeline (simplify, CSE, DCE, fusion) first.
+  int compile_threads = 2;  // LLVM modules compiled in parallel.
+  // f32 lanes per vector in generated kernels: 0 = the host's (16 with AVX-512, else 8). Tests
+  // set 8 to exercise the narrower kernels on an AVX-512 host.
+  int vector_lanes = 0;  // Run the pass pipeline (simplify, CSE, DCE, fusion) first.
 };
 
 // What a compiled graph looks like, for reports and profiles.

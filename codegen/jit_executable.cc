@@ -42,7 +42,7 @@ class Jit final : public JitExecutable {
           "kiln_" + graph_.name() + "_" + std::to_string(u), *modules[u].context);
       builders.push_back(std::make_unique<codegen::KernelBuilder>(
           *modules[u].module, compiler_->cpu(), compiler_->features(),
-          compiler_->vector_lanes()));
+          options.vector_lanes > 0 ? options.vector_lanes : compiler_->vector_lanes()));
       builder_ptrs.push_back(builders.back().get());
     }
     codegen::Lowering lowering(builder_ptrs, graph_);

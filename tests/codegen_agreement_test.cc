@@ -164,10 +164,12 @@ void Feed(Executable& exe, const Feeds& feeds) {
 }
 
 // Runs `b`'s graph `b.steps` times on the interpreter and the JIT and compares b.compare.
-void RunAndCompare(Builder& b, double tol, int threads) {
+void RunAndCompare(Builder& b, double tol, int threads, int lanes = 0) {
   auto ref = CreateInterpreter(b.g);
   ASSERT_TRUE(ref.ok()) << ref.status();
-  auto jit = CreateJit(b.g, JitOptions{threads});
+  JitOptions options{threads};
+  options.vector_lanes = lanes;
+  auto jit = CreateJit(b.g, options);
   ASSERT_TRUE(jit.ok()) << jit.status();
   for (int step = 0; step < b.steps; ++step) {
     if (step > 0 && b.per_step) b.per_step(step, b.feeds);
@@ -248,7 +250,8 @@ void AddConvCases(std::vector<Case>& cases) {
 void AddMatMulCases(std::vector<Case>& cases) {
   struct Mm { const char* name; int64_t m, k, n; };
   for (const Mm& s : {Mm{"7x13x5", 7, 13, 5}, Mm{"64x1600x128", 64, 1600, 128},
-                      Mm{"1x10x1", 1, 10, 1}, Mm{"33x17x40", 33, 17, 40}}) {
+                      Mm{"1x10x1", 1, 10, 1}, Mm{"33x17x40", 33, 17, 40},
+                      Mm{"9x11x80", 9, 11, 80}}) {  // 80: a partial last block of vectors.
     for (int ta = 0; ta < 2; ++ta) {
       for (int tb = 0; tb < 2; ++tb) {
         const std::string name = std::string("MatMul_") + s.name + "_T" + std::to_string(ta) +
@@ -634,6 +637,15 @@ TEST_P(AgreementTest, JitMatchesInterpreter) {
     };
   }
   RunAndCompare(b, c.tol, 3);
+}
+
+// The same cases with 8-lane vectors, the kernels an AVX2-only host gets.
+TEST_P(AgreementTest, JitWithEightLaneVectorsMatchesInterpreter) {
+  const Case& c = GetParam();
+  Builder b(std::hash<std::string>{}(c.name));
+  c.build(b);
+  if (HasFailure() || b.steps > 1) return;  // Updates are lane-count independent.
+  RunAndCompare(b, c.tol, 2, /*lanes=*/8);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, AgreementTest, testing::ValuesIn(AllCases()),
