@@ -52,19 +52,19 @@ absl::StatusOr<std::vector<NodeId>> Differentiate(Graph& graph, NodeId loss,
   // Contributions to each node's gradient, summed when the node is processed.
   absl::flat_hash_map<NodeId, std::vector<NodeId>> pending;
   absl::flat_hash_map<NodeId, NodeId> grad;
-  KILN_ASSIGN_OR_RETURN(NodeId seed, graph.AddSource(OpKind::kConstant, graph.UniqueName("grad/seed"),
-                                                     {DType::kF32, {}},
-                                                     {{"value", AttrValue::Floats({1.0f})}}));
+  KILN_ASSIGN_OR_RETURN(NodeId seed,
+                        graph.AddSource(OpKind::kConstant, graph.UniqueName("grad/seed"),
+                                        {DType::kF32, {}}, {{"value", AttrValue::Floats({1.0f})}}));
   pending[loss].push_back(seed);
 
   auto sum = [&](NodeId id) -> absl::StatusOr<NodeId> {
     std::vector<NodeId>& parts = pending[id];
     NodeId total = parts[0];
     for (size_t i = 1; i < parts.size(); ++i) {
-      KILN_ASSIGN_OR_RETURN(total, graph.AddOp(OpKind::kAdd,
-                                               graph.UniqueName(absl::StrCat(
-                                                   "grad/", graph.node(id).name, "/sum")),
-                                               {total, parts[i]}));
+      KILN_ASSIGN_OR_RETURN(
+          total, graph.AddOp(OpKind::kAdd,
+                             graph.UniqueName(absl::StrCat("grad/", graph.node(id).name, "/sum")),
+                             {total, parts[i]}));
     }
     return total;
   };
@@ -94,10 +94,10 @@ absl::StatusOr<std::vector<NodeId>> Differentiate(Graph& graph, NodeId loss,
     // The loss does not depend on p: its gradient is zero.
     const TensorType type = graph.node(p).type;
     std::vector<float> zeros(NumElements(type.dims), 0.0f);
-    KILN_ASSIGN_OR_RETURN(NodeId zero, graph.AddSource(
-                                           OpKind::kConstant,
-                                           graph.UniqueName(absl::StrCat("grad/", graph.node(p).name)),
-                                           type, {{"value", AttrValue::Floats(std::move(zeros))}}));
+    KILN_ASSIGN_OR_RETURN(
+        NodeId zero, graph.AddSource(OpKind::kConstant,
+                                     graph.UniqueName(absl::StrCat("grad/", graph.node(p).name)),
+                                     type, {{"value", AttrValue::Floats(std::move(zeros))}}));
     result.push_back(zero);
   }
   return result;

@@ -48,8 +48,8 @@ Attrs WindowAttrs(const Node& n, bool with_pool) {
 }
 
 absl::Status NoRule(const Node& n, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("no gradient rule for op ", OpName(n.op),
-                                                 " (node '", n.name, "')", why));
+  return absl::InvalidArgumentError(
+      absl::StrCat("no gradient rule for op ", OpName(n.op), " (node '", n.name, "')", why));
 }
 
 }  // namespace
@@ -79,15 +79,15 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
                               e.Op(1, OpKind::kConv2DBackpropFilter, {n.inputs[0], dy}, af));
       }
       if (want(2)) {
-        KILN_ASSIGN_OR_RETURN(out[2], e.Op(2, OpKind::kReduceSum, {dy},
-                                           {{"axes", AttrValue::Ints({0, 1, 2})},
-                                            {"keepdims", AttrValue::Int(0)}}));
+        KILN_ASSIGN_OR_RETURN(
+            out[2], e.Op(2, OpKind::kReduceSum, {dy},
+                         {{"axes", AttrValue::Ints({0, 1, 2})}, {"keepdims", AttrValue::Int(0)}}));
       }
       return out;
     }
     case OpKind::kMaxPool2D: {
-      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kMaxPool2DGrad, {n.inputs[0], dy},
-                                         WindowAttrs(n, true)));
+      KILN_ASSIGN_OR_RETURN(
+          out[0], e.Op(0, OpKind::kMaxPool2DGrad, {n.inputs[0], dy}, WindowAttrs(n, true)));
       return out;
     }
     case OpKind::kAvgPool2D: {
@@ -122,9 +122,9 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
       if (want(1)) {
         std::vector<int64_t> axes(e.input(0).type.rank() - 1);
         std::iota(axes.begin(), axes.end(), 0);
-        KILN_ASSIGN_OR_RETURN(out[1], e.Op(1, OpKind::kReduceSum, {dy},
-                                           {{"axes", AttrValue::Ints(axes)},
-                                            {"keepdims", AttrValue::Int(0)}}));
+        KILN_ASSIGN_OR_RETURN(
+            out[1], e.Op(1, OpKind::kReduceSum, {dy},
+                         {{"axes", AttrValue::Ints(axes)}, {"keepdims", AttrValue::Int(0)}}));
       }
       return out;
     }
@@ -178,8 +178,8 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
       return out;
     }
     case OpKind::kSoftmax: {
-      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kSoftmaxGrad, {id, dy},
-                                         {{"axis", n.attrs.at("axis")}}));
+      KILN_ASSIGN_OR_RETURN(
+          out[0], e.Op(0, OpKind::kSoftmaxGrad, {id, dy}, {{"axis", n.attrs.at("axis")}}));
       return out;
     }
     case OpKind::kReduceSum:
@@ -200,12 +200,12 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
             squeezed.push_back(in_dims[i]);
           }
         }
-        KILN_ASSIGN_OR_RETURN(d, e.Op(0, OpKind::kReshape, {d},
-                                      {{"shape", AttrValue::Ints(squeezed)}}));
+        KILN_ASSIGN_OR_RETURN(
+            d, e.Op(0, OpKind::kReshape, {d}, {{"shape", AttrValue::Ints(squeezed)}}));
       }
-      KILN_ASSIGN_OR_RETURN(d, e.Op(0, OpKind::kBroadcast, {d},
-                                    {{"shape", AttrValue::Ints(in_dims)},
-                                     {"axes", AttrValue::Ints(axes)}}));
+      KILN_ASSIGN_OR_RETURN(
+          d, e.Op(0, OpKind::kBroadcast, {d},
+                  {{"shape", AttrValue::Ints(in_dims)}, {"axes", AttrValue::Ints(axes)}}));
       if (n.op == OpKind::kReduceMean) {
         KILN_ASSIGN_OR_RETURN(NodeId scale, e.Scalar(1.0f / static_cast<float>(count)));
         KILN_ASSIGN_OR_RETURN(d, e.Op(0, OpKind::kMul, {d, scale}));
@@ -214,15 +214,15 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
       return out;
     }
     case OpKind::kBroadcast: {
-      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kReduceSum, {dy},
-                                         {{"axes", n.attrs.at("axes")},
-                                          {"keepdims", AttrValue::Int(0)}}));
+      KILN_ASSIGN_OR_RETURN(out[0],
+                            e.Op(0, OpKind::kReduceSum, {dy},
+                                 {{"axes", n.attrs.at("axes")}, {"keepdims", AttrValue::Int(0)}}));
       return out;
     }
     case OpKind::kSoftmaxCrossEntropy: {
       if (want(1)) return NoRule(n, ": labels are not differentiable");
-      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kSoftmaxCrossEntropyGrad,
-                                         {n.inputs[0], n.inputs[1], dy}));
+      KILN_ASSIGN_OR_RETURN(
+          out[0], e.Op(0, OpKind::kSoftmaxCrossEntropyGrad, {n.inputs[0], n.inputs[1], dy}));
       return out;
     }
     case OpKind::kReduceMax:

@@ -27,8 +27,8 @@ void Feed(const Model& model, Executable* exe, int64_t batch) {
 
 std::unique_ptr<Executable> Make(bool jit, bool train, int threads, int64_t batch) {
   auto model = BuiltinModel("mnist-cnn", 1);
-  Graph graph = train ? *BuildTrainingGraph(*model, batch, Optimizer::Adam())
-                      : model->Build(batch)->graph;
+  Graph graph =
+      train ? *BuildTrainingGraph(*model, batch, Optimizer::Adam()) : model->Build(batch)->graph;
   std::unique_ptr<Executable> exe;
   if (jit) {
     JitOptions options;
@@ -45,17 +45,25 @@ void Step(benchmark::State& state, bool jit, bool train) {
   const int64_t batch = train ? kBatch : state.range(1);
   auto exe = Make(jit, train, static_cast<int>(state.range(0)), batch);
   for (auto _ : state) benchmark::DoNotOptimize(exe->Run());
-  state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch),
-                                                  benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["images/s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_TrainStep_Jit(benchmark::State& s) { Step(s, true, true); }
 void BM_TrainStep_Interpreter(benchmark::State& s) { Step(s, false, true); }
 void BM_Inference_Jit(benchmark::State& s) { Step(s, true, false); }
 void BM_Inference_Interpreter(benchmark::State& s) { Step(s, false, false); }
-BENCHMARK(BM_TrainStep_Jit)->Args({1, 0})->Args({2, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainStep_Jit)
+    ->Args({1, 0})
+    ->Args({2, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_TrainStep_Interpreter)->Args({1, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Inference_Jit)->Args({2, 1})->Args({2, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Inference_Jit)
+    ->Args({2, 1})
+    ->Args({2, 32})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Inference_Interpreter)->Args({1, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Each kernel of the JIT's training step alone, single-threaded, with its GFLOP/s.

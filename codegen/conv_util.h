@@ -12,8 +12,7 @@ namespace kiln::codegen {
 struct ConvWindow {
   int64_t sh, sw, ph, pw;
 };
-ConvWindow ConvWindowOf(const Node& node, const Dims& in, const Dims& out, int64_t kh,
-                        int64_t kw);
+ConvWindow ConvWindowOf(const Node& node, const Dims& in, const Dims& out, int64_t kh, int64_t kw);
 // Whether some window reaches outside the input along one axis (so reads need bounds checks).
 bool NeedsCheck(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p);
 

@@ -18,8 +18,7 @@ bool NeedsCheck(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p) {
   return p > 0 || (out - 1) * s + k - 1 - p > in - 1;
 }
 
-ConvWindow ConvWindowOf(const Node& node, const Dims& in, const Dims& out, int64_t kh,
-                        int64_t kw) {
+ConvWindow ConvWindowOf(const Node& node, const Dims& in, const Dims& out, int64_t kh, int64_t kw) {
   const auto& s = node.GetInts("strides");
   const std::string& padding = node.GetStr("padding");
   return {s[0], s[1], WindowPadBefore(in[1], out[1], kh, s[0], padding),
@@ -66,97 +65,112 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
     b.SetInsertPoint(&b.GetInsertBlock()->getParent()->getEntryBlock().front());
     for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
   }
-  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* row) {
-    Value* n = b.CreateUDiv(row, kb.I(g.out_h), "n");
-    Value* oh = b.CreateURem(row, kb.I(g.out_h), "oh");
-    auto pixel_block = [&](Value* ow0, int64_t pixels) {
-      for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
-        const int64_t nv = std::min(cb, vectors - co0);
-        auto valid_lanes = [&](int64_t v) {
-          return static_cast<int>(std::min<int64_t>(lanes, g.out_c - (co0 + v) * lanes));
-        };
-        for (int64_t p = 0; p < pixels; ++p) {
-          for (int64_t v = 0; v < nv; ++v) {
-            Value* init = bias ? kb.VLoad(bias, kb.I((co0 + v) * lanes), lanes, valid_lanes(v))
-                               : llvm::Constant::getNullValue(kb.Vec(lanes));
-            b.CreateStore(init, acc[p * cb + v]);
-          }
-        }
-        Value* kh_lo = kb.I(0);
-        Value* kh_hi = kb.I(g.kh);
-        if (g.data_hi > g.data_lo && !check_h) {
-          // Taps landing in the zero frame contribute nothing: skip them.
-          Value* top = b.CreateMul(oh, kb.I(g.sh));
-          Value* lo = b.CreateSub(kb.I(g.data_lo), top);
-          Value* hi = b.CreateSub(kb.I(g.data_hi), top);
-          kh_lo = b.CreateSelect(b.CreateICmpSGT(lo, kh_lo), lo, kh_lo);
-          kh_hi = b.CreateSelect(b.CreateICmpSLT(hi, kh_hi), hi, kh_hi);
-        }
-        kb.For(kh_lo, kh_hi, 1, [&](Value* kh) {
-          Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(g.sh)), b.CreateSub(kh, kb.I(g.ph)));
-          auto taps = [&] {
-            Value* in_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(g.in_h)),
-                                                    check_h ? kb.Clamp(ih, g.in_h) : ih),
-                                        kb.I(g.in_w));
-            kb.For(0, g.kw, 1, [&](Value* kw) {
-              std::vector<Value*> x_base(pixels), ok_w(pixels);
-              for (int64_t p = 0; p < pixels; ++p) {
-                Value* iw = b.CreateAdd(b.CreateMul(b.CreateAdd(ow0, kb.I(p)), kb.I(g.sw)),
-                                        b.CreateSub(kw, kb.I(g.pw)));
-                ok_w[p] = check_w ? kb.InRange(iw, g.in_w) : nullptr;
-                if (check_w) iw = kb.Clamp(iw, g.in_w);
-                x_base[p] = b.CreateMul(b.CreateAdd(in_row, iw), kb.I(g.red_c));
+  kb.For(
+      kb.task_begin(), kb.task_end(), 1,
+      [&](Value* row) {
+        Value* n = b.CreateUDiv(row, kb.I(g.out_h), "n");
+        Value* oh = b.CreateURem(row, kb.I(g.out_h), "oh");
+        auto pixel_block = [&](Value* ow0, int64_t pixels) {
+          for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
+            const int64_t nv = std::min(cb, vectors - co0);
+            auto valid_lanes = [&](int64_t v) {
+              return static_cast<int>(std::min<int64_t>(lanes, g.out_c - (co0 + v) * lanes));
+            };
+            for (int64_t p = 0; p < pixels; ++p) {
+              for (int64_t v = 0; v < nv; ++v) {
+                Value* init = bias ? kb.VLoad(bias, kb.I((co0 + v) * lanes), lanes, valid_lanes(v))
+                                   : llvm::Constant::getNullValue(kb.Vec(lanes));
+                b.CreateStore(init, acc[p * cb + v]);
               }
-              Value* tap = b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(g.kw)), kw),
-                                       kb.I(g.red_c));
-              kb.For(0, g.red_c, 1, [&](Value* ci) {
-                Value* w_row = b.CreateMul(b.CreateAdd(tap, ci), kb.I(g.out_c));
-                std::vector<Value*> w(nv);
-                for (int64_t v = 0; v < nv; ++v) {
-                  w[v] = kb.VLoad(filter, b.CreateAdd(w_row, kb.I((co0 + v) * lanes)), lanes,
-                                  valid_lanes(v));
-                }
-                for (int64_t p = 0; p < pixels; ++p) {
-                  Value* x = kb.Load(in, b.CreateAdd(x_base[p], ci));
-                  if (ok_w[p]) x = b.CreateSelect(ok_w[p], x, kb.F(0.0f));
-                  Value* xs = kb.Splat(x, lanes);
-                  for (int64_t v = 0; v < nv; ++v) {
-                    Value* a = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
-                    b.CreateStore(kb.Fma(xs, w[v], a), acc[p * cb + v]);
+            }
+            Value* kh_lo = kb.I(0);
+            Value* kh_hi = kb.I(g.kh);
+            if (g.data_hi > g.data_lo && !check_h) {
+              // Taps landing in the zero frame contribute nothing: skip them.
+              Value* top = b.CreateMul(oh, kb.I(g.sh));
+              Value* lo = b.CreateSub(kb.I(g.data_lo), top);
+              Value* hi = b.CreateSub(kb.I(g.data_hi), top);
+              kh_lo = b.CreateSelect(b.CreateICmpSGT(lo, kh_lo), lo, kh_lo);
+              kh_hi = b.CreateSelect(b.CreateICmpSLT(hi, kh_hi), hi, kh_hi);
+            }
+            kb.For(
+                kh_lo, kh_hi, 1,
+                [&](Value* kh) {
+                  Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(g.sh)), b.CreateSub(kh, kb.I(g.ph)));
+                  auto taps = [&] {
+                    Value* in_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(g.in_h)),
+                                                            check_h ? kb.Clamp(ih, g.in_h) : ih),
+                                                kb.I(g.in_w));
+                    kb.For(
+                        0, g.kw, 1,
+                        [&](Value* kw) {
+                          std::vector<Value*> x_base(pixels), ok_w(pixels);
+                          for (int64_t p = 0; p < pixels; ++p) {
+                            Value* iw =
+                                b.CreateAdd(b.CreateMul(b.CreateAdd(ow0, kb.I(p)), kb.I(g.sw)),
+                                            b.CreateSub(kw, kb.I(g.pw)));
+                            ok_w[p] = check_w ? kb.InRange(iw, g.in_w) : nullptr;
+                            if (check_w) iw = kb.Clamp(iw, g.in_w);
+                            x_base[p] = b.CreateMul(b.CreateAdd(in_row, iw), kb.I(g.red_c));
+                          }
+                          Value* tap = b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(g.kw)), kw),
+                                                   kb.I(g.red_c));
+                          kb.For(
+                              0, g.red_c, 1,
+                              [&](Value* ci) {
+                                Value* w_row = b.CreateMul(b.CreateAdd(tap, ci), kb.I(g.out_c));
+                                std::vector<Value*> w(nv);
+                                for (int64_t v = 0; v < nv; ++v) {
+                                  w[v] =
+                                      kb.VLoad(filter, b.CreateAdd(w_row, kb.I((co0 + v) * lanes)),
+                                               lanes, valid_lanes(v));
+                                }
+                                for (int64_t p = 0; p < pixels; ++p) {
+                                  Value* x = kb.Load(in, b.CreateAdd(x_base[p], ci));
+                                  if (ok_w[p]) x = b.CreateSelect(ok_w[p], x, kb.F(0.0f));
+                                  Value* xs = kb.Splat(x, lanes);
+                                  for (int64_t v = 0; v < nv; ++v) {
+                                    Value* a = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
+                                    b.CreateStore(kb.Fma(xs, w[v], a), acc[p * cb + v]);
+                                  }
+                                }
+                              },
+                              "ci");
+                        },
+                        "kw");
+                  };
+                  if (check_h) {
+                    kb.If(kb.InRange(ih, g.in_h), taps);
+                  } else {
+                    taps();
                   }
-                }
-              }, "ci");
-            }, "kw");
-          };
-          if (check_h) {
-            kb.If(kb.InRange(ih, g.in_h), taps);
-          } else {
-            taps();
+                },
+                "kh");
+            for (int64_t p = 0; p < pixels; ++p) {
+              Value* o = b.CreateMul(
+                  b.CreateAdd(b.CreateMul(row, kb.I(g.out_w)), b.CreateAdd(ow0, kb.I(p))),
+                  kb.I(g.out_c));
+              for (int64_t v = 0; v < nv; ++v) {
+                Value* r = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
+                if (relu) r = kb.Max(r, llvm::Constant::getNullValue(kb.Vec(lanes)));
+                kb.VStore(r, out, b.CreateAdd(o, kb.I((co0 + v) * lanes)), valid_lanes(v));
+              }
+            }
           }
-        }, "kh");
-        for (int64_t p = 0; p < pixels; ++p) {
-          Value* o = b.CreateMul(
-              b.CreateAdd(b.CreateMul(row, kb.I(g.out_w)), b.CreateAdd(ow0, kb.I(p))),
-              kb.I(g.out_c));
-          for (int64_t v = 0; v < nv; ++v) {
-            Value* r = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
-            if (relu) r = kb.Max(r, llvm::Constant::getNullValue(kb.Vec(lanes)));
-            kb.VStore(r, out, b.CreateAdd(o, kb.I((co0 + v) * lanes)), valid_lanes(v));
-          }
-        }
-      }
-    };
-    const int64_t full = g.out_w / rb * rb;
-    if (full > 0) kb.For(0, full, rb, [&](Value* ow0) { pixel_block(ow0, rb); }, "ow");
-    if (full < g.out_w) pixel_block(kb.I(full), g.out_w - full);
-  }, "row");
+        };
+        const int64_t full = g.out_w / rb * rb;
+        if (full > 0)
+          kb.For(
+              0, full, rb, [&](Value* ow0) { pixel_block(ow0, rb); }, "ow");
+        if (full < g.out_w) pixel_block(kb.I(full), g.out_w - full);
+      },
+      "row");
   l.EndKernel();
 }
 
 // dst [N, (H-1)*sh+1, (W-1)*sw+1, C]: `src` with sh-1 / sw-1 zero rows / columns between
 // its rows / columns (the strided input gradient's view of dy).
-int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh,
-               int64_t sw) {
+int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw) {
   const int64_t h = (d[1] - 1) * sh + 1, w = (d[2] - 1) * sw + 1;
   const int dst = l.NewScratch(d[0] * h * w * d[3]);
   KernelBuilder& kb = l.kb();
@@ -164,32 +178,41 @@ int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64
   l.BeginKernel(node, "dilate", d[0] * h, 8);
   Value* src = kb.Buffer(src_slot);
   Value* out = kb.Buffer(dst);
-  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* row) {
-    Value* n = b.CreateUDiv(row, kb.I(h));
-    Value* y = b.CreateURem(row, kb.I(h));
-    Value* y_ok = b.CreateICmpEQ(b.CreateURem(y, kb.I(sh)), kb.I(0));
-    Value* src_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(d[1])),
-                                             b.CreateUDiv(y, kb.I(sh))),
-                                 kb.I(d[2]));
-    kb.For(0, w, 1, [&](Value* x) {
-      Value* ok = b.CreateAnd(y_ok, b.CreateICmpEQ(b.CreateURem(x, kb.I(sw)), kb.I(0)));
-      Value* s = b.CreateMul(b.CreateAdd(src_row, b.CreateUDiv(x, kb.I(sw))), kb.I(d[3]));
-      Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(w)), x), kb.I(d[3]));
-      kb.For(0, d[3], 1, [&](Value* c) {
-        // Rows past the last source row only occur when ok is false; clamp the read anyway.
-        Value* v = b.CreateSelect(ok, kb.Load(src, b.CreateAdd(s, c)), kb.F(0.0f));
-        kb.Store(v, out, b.CreateAdd(o, c));
-      }, "c");
-    }, "x");
-  }, "row");
+  kb.For(
+      kb.task_begin(), kb.task_end(), 1,
+      [&](Value* row) {
+        Value* n = b.CreateUDiv(row, kb.I(h));
+        Value* y = b.CreateURem(row, kb.I(h));
+        Value* y_ok = b.CreateICmpEQ(b.CreateURem(y, kb.I(sh)), kb.I(0));
+        Value* src_row = b.CreateMul(
+            b.CreateAdd(b.CreateMul(n, kb.I(d[1])), b.CreateUDiv(y, kb.I(sh))), kb.I(d[2]));
+        kb.For(
+            0, w, 1,
+            [&](Value* x) {
+              Value* ok = b.CreateAnd(y_ok, b.CreateICmpEQ(b.CreateURem(x, kb.I(sw)), kb.I(0)));
+              Value* s = b.CreateMul(b.CreateAdd(src_row, b.CreateUDiv(x, kb.I(sw))), kb.I(d[3]));
+              Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(w)), x), kb.I(d[3]));
+              kb.For(
+                  0, d[3], 1,
+                  [&](Value* c) {
+                    // Rows past the last source row only occur when ok is false; clamp the read
+                    // anyway.
+                    Value* v = b.CreateSelect(ok, kb.Load(src, b.CreateAdd(s, c)), kb.F(0.0f));
+                    kb.Store(v, out, b.CreateAdd(o, c));
+                  },
+                  "c");
+            },
+            "x");
+      },
+      "row");
   l.EndKernel();
   return dst;
 }
 
 // dst [N, H + top + bottom, W + left + right, C]: `src` [N, H, W, C] framed by zeros, so the
 // convolution that reads it needs no bounds checks.
-int EmitPad(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t top,
-            int64_t bottom, int64_t left, int64_t right) {
+int EmitPad(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t top, int64_t bottom,
+            int64_t left, int64_t right) {
   const int64_t ph = d[1] + top + bottom, pw = d[2] + left + right;
   const int dst = l.NewScratch(d[0] * ph * pw * d[3]);
   KernelBuilder& kb = l.kb();
@@ -197,23 +220,32 @@ int EmitPad(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t 
   l.BeginKernel(node, "pad", d[0] * ph, 8);
   Value* src = kb.Buffer(src_slot);
   Value* out = kb.Buffer(dst);
-  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* row) {
-    Value* n = b.CreateUDiv(row, kb.I(ph));
-    Value* y = b.CreateSub(b.CreateURem(row, kb.I(ph)), kb.I(top));
-    Value* y_ok = kb.InRange(y, d[1]);
-    Value* src_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(d[1])), kb.Clamp(y, d[1])),
-                                 kb.I(d[2]));
-    kb.For(0, pw, 1, [&](Value* xo) {
-      Value* x = b.CreateSub(xo, kb.I(left));
-      Value* ok = b.CreateAnd(y_ok, kb.InRange(x, d[2]));
-      Value* s = b.CreateMul(b.CreateAdd(src_row, kb.Clamp(x, d[2])), kb.I(d[3]));
-      Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(pw)), xo), kb.I(d[3]));
-      kb.For(0, d[3], 1, [&](Value* c) {
-        Value* v = b.CreateSelect(ok, kb.Load(src, b.CreateAdd(s, c)), kb.F(0.0f));
-        kb.Store(v, out, b.CreateAdd(o, c));
-      }, "c");
-    }, "x");
-  }, "row");
+  kb.For(
+      kb.task_begin(), kb.task_end(), 1,
+      [&](Value* row) {
+        Value* n = b.CreateUDiv(row, kb.I(ph));
+        Value* y = b.CreateSub(b.CreateURem(row, kb.I(ph)), kb.I(top));
+        Value* y_ok = kb.InRange(y, d[1]);
+        Value* src_row =
+            b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(d[1])), kb.Clamp(y, d[1])), kb.I(d[2]));
+        kb.For(
+            0, pw, 1,
+            [&](Value* xo) {
+              Value* x = b.CreateSub(xo, kb.I(left));
+              Value* ok = b.CreateAnd(y_ok, kb.InRange(x, d[2]));
+              Value* s = b.CreateMul(b.CreateAdd(src_row, kb.Clamp(x, d[2])), kb.I(d[3]));
+              Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(pw)), xo), kb.I(d[3]));
+              kb.For(
+                  0, d[3], 1,
+                  [&](Value* c) {
+                    Value* v = b.CreateSelect(ok, kb.Load(src, b.CreateAdd(s, c)), kb.F(0.0f));
+                    kb.Store(v, out, b.CreateAdd(o, c));
+                  },
+                  "c");
+            },
+            "x");
+      },
+      "row");
   l.EndKernel();
   return dst;
 }
@@ -227,28 +259,37 @@ int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims&
   l.BeginKernel(node, "pack", d[0] * d[1], 1);
   Value* src = kb.Buffer(src_slot);
   Value* out = kb.Buffer(dst);
-  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* tap) {
-    kb.For(0, d[2], 1, [&](Value* c) {
-      kb.For(0, d[3], 1, [&](Value* e) {
-        Value* src_tap = tap;
-        if (flip) {
-          Value* a = b.CreateUDiv(tap, kb.I(d[1]));
-          Value* bb = b.CreateURem(tap, kb.I(d[1]));
-          src_tap = b.CreateAdd(b.CreateMul(b.CreateSub(kb.I(d[0] - 1), a), kb.I(d[1])),
-                                b.CreateSub(kb.I(d[1] - 1), bb));
-        }
-        Value* s = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(src_tap, kb.I(d[2])), c),
-                                           kb.I(d[3])), e);
-        Value* t = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(tap, kb.I(d[3])), e),
-                                           kb.I(d[2])), c);
-        kb.Store(kb.Load(src, s), out, t);
-      }, "e");
-    }, "c");
-  }, "tap");
+  kb.For(
+      kb.task_begin(), kb.task_end(), 1,
+      [&](Value* tap) {
+        kb.For(
+            0, d[2], 1,
+            [&](Value* c) {
+              kb.For(
+                  0, d[3], 1,
+                  [&](Value* e) {
+                    Value* src_tap = tap;
+                    if (flip) {
+                      Value* a = b.CreateUDiv(tap, kb.I(d[1]));
+                      Value* bb = b.CreateURem(tap, kb.I(d[1]));
+                      src_tap = b.CreateAdd(b.CreateMul(b.CreateSub(kb.I(d[0] - 1), a), kb.I(d[1])),
+                                            b.CreateSub(kb.I(d[1] - 1), bb));
+                    }
+                    Value* s = b.CreateAdd(
+                        b.CreateMul(b.CreateAdd(b.CreateMul(src_tap, kb.I(d[2])), c), kb.I(d[3])),
+                        e);
+                    Value* t = b.CreateAdd(
+                        b.CreateMul(b.CreateAdd(b.CreateMul(tap, kb.I(d[3])), e), kb.I(d[2])), c);
+                    kb.Store(kb.Load(src, s), out, t);
+                  },
+                  "e");
+            },
+            "c");
+      },
+      "tap");
   l.EndKernel();
   return dst;
 }
-
 
 }  // namespace
 
@@ -259,9 +300,10 @@ void EmitConv2D(Lowering& l, const Node& node) {
   const ConvWindow win = ConvWindowOf(node, x, y, w[0], w[1]);
   const bool relu = node.op == OpKind::kFusedConv2D && node.GetStr("activation") == "relu";
   const int bias = node.inputs.size() > 2 ? node.inputs[2] : -1;
-  ConvGeometry g{x[0], x[1], x[2], x[3], y[1], y[2], y[3], w[0], w[1],
-                 win.sh, win.sw, win.ph, win.pw};
-  if (NeedsCheck(x[1], y[1], w[0], win.sh, win.ph) || NeedsCheck(x[2], y[2], w[1], win.sw, win.pw)) {
+  ConvGeometry g{x[0], x[1], x[2],   x[3],   y[1],   y[2],  y[3],
+                 w[0], w[1], win.sh, win.sw, win.ph, win.pw};
+  if (NeedsCheck(x[1], y[1], w[0], win.sh, win.ph) ||
+      NeedsCheck(x[2], y[2], w[1], win.sw, win.pw)) {
     // "same" padding: frame the input with zeros once, then convolve without checks.
     const int64_t bottom = std::max<int64_t>((y[1] - 1) * win.sh + w[0] - x[1] - win.ph, 0);
     const int64_t right = std::max<int64_t>((y[2] - 1) * win.sw + w[1] - x[2] - win.pw, 0);
@@ -291,8 +333,21 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
     if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
       const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
       const int padded = EmitPad(l, node, node.inputs[0], dy, top, bottom, left, right);
-      ConvGeometry g{dy[0], dy[1] + top + bottom, dy[2] + left + right, dy[3], dx[1], dx[2],
-                     dx[3], w[0], w[1], 1, 1, 0, 0, top, top + dy[1]};
+      ConvGeometry g{dy[0],
+                     dy[1] + top + bottom,
+                     dy[2] + left + right,
+                     dy[3],
+                     dx[1],
+                     dx[2],
+                     dx[3],
+                     w[0],
+                     w[1],
+                     1,
+                     1,
+                     0,
+                     0,
+                     top,
+                     top + dy[1]};
       EmitDirectConv(l, node, g, padded, packed, -1, /*relu=*/false);
       return;
     }
@@ -307,8 +362,19 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
   const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
   if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
     const int padded = EmitPad(l, node, dilated, dil, top, bottom, left, right);
-    ConvGeometry g{dy[0], dh + top + bottom, dwid + left + right, dy[3], dx[1], dx[2], dx[3],
-                   w[0], w[1], 1, 1, 0, 0};
+    ConvGeometry g{dy[0],
+                   dh + top + bottom,
+                   dwid + left + right,
+                   dy[3],
+                   dx[1],
+                   dx[2],
+                   dx[3],
+                   w[0],
+                   w[1],
+                   1,
+                   1,
+                   0,
+                   0};
     EmitDirectConv(l, node, g, padded, packed, -1, /*relu=*/false);
   } else {
     // A window reaching past the framing: read the dilated dy with bounds checks.

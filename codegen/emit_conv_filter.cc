@@ -50,100 +50,122 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
     b.SetInsertPoint(&b.GetInsertBlock()->getParent()->getEntryBlock().front());
     for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
   }
-  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* task) {
-    Value* image = per_image ? b.CreateUDiv(task, kb.I(groups), "image") : nullptr;
-    Value* g0 = b.CreateMul(b.CreateURem(task, kb.I(groups)), kb.I(group), "g0");
-    Value* g_end = b.CreateAdd(g0, kb.I(group));
-    g_end = b.CreateSelect(b.CreateICmpUGT(g_end, kb.I(combos)), kb.I(combos), g_end);
-    // This task's dw rows (in its image's partial when splitting the batch).
-    Value* out_base = per_image ? b.CreateMul(image, kb.I(dw_size)) : kb.I(0);
-    Value* first = b.CreateAdd(out_base, b.CreateMul(g0, kb.I(dw[3])));
-    Value* len = b.CreateMul(b.CreateSub(g_end, g0), kb.I(dw[3]));
-    kb.For(kb.I(0), len, 1, [&](Value* i) { kb.Store(kb.F(0.0f), out, b.CreateAdd(first, i)); },
-           "zero");
-    // Rows (n, oh) in chunks: a chunk's dy and x rows stay in L1/L2 while every register block
-    // of combos accumulates over all of them (one load/store of the block per chunk).
-    Value* row_lo = per_image ? b.CreateMul(image, kb.I(dy[1])) : kb.I(0);
-    Value* row_hi = per_image ? b.CreateAdd(row_lo, kb.I(dy[1])) : kb.I(dy[0] * dy[1]);
-    kb.For(row_lo, row_hi, chunk_rows, [&](Value* r0) {
-      Value* r1 = b.CreateAdd(r0, kb.I(chunk_rows));
-      r1 = b.CreateSelect(b.CreateICmpSGT(r1, row_hi), row_hi, r1);
-      kb.For(0, sub_blocks, 1, [&](Value* sb) {
-        Value* c0 = b.CreateAdd(g0, b.CreateMul(sb, kb.I(rb)));
-        std::vector<Value*> valid(rb), kh(rb), kw(rb), ci(rb), dw_off(rb);
-        for (int64_t r = 0; r < rb; ++r) {
-          Value* c = b.CreateAdd(c0, kb.I(r));
-          valid[r] = b.CreateICmpULT(c, g_end);
-          c = b.CreateSelect(valid[r], c, c0);
-          ci[r] = b.CreateURem(c, kb.I(dw[2]));
-          Value* tap = b.CreateUDiv(c, kb.I(dw[2]));
-          kw[r] = b.CreateURem(tap, kb.I(dw[1]));
-          kh[r] = b.CreateUDiv(tap, kb.I(dw[1]));
-          dw_off[r] = b.CreateAdd(out_base, b.CreateMul(c, kb.I(dw[3])));
-        }
-        for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
-          const int64_t nv = std::min(cb, vectors - co0);
-          auto valid_lanes = [&](int64_t v) {
-            return static_cast<int>(std::min<int64_t>(lanes, dw[3] - (co0 + v) * lanes));
-          };
-          for (int64_t r = 0; r < rb; ++r) {
-            for (int64_t v = 0; v < nv; ++v) {
-              b.CreateStore(kb.VLoad(out, b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)), lanes,
-                                     valid_lanes(v)),
-                            acc[r * cb + v]);
-            }
-          }
-          kb.For(r0, r1, 1, [&](Value* row) {
-            Value* n = b.CreateUDiv(row, kb.I(dy[1]));
-            Value* oh = b.CreateURem(row, kb.I(dy[1]));
-            Value* dy_row = b.CreateMul(row, kb.I(dy[2]));
-            std::vector<Value*> x_row(rb), ok_h(rb);
-            for (int64_t r = 0; r < rb; ++r) {
-              Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(win.sh)),
-                                      b.CreateSub(kh[r], kb.I(win.ph)));
-              ok_h[r] = check_h ? kb.InRange(ih, x[1]) : nullptr;
-              if (check_h) ih = kb.Clamp(ih, x[1]);
-              x_row[r] = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(x[1])), ih), kb.I(x[2]));
-            }
-            kb.For(0, dy[2], 1, [&](Value* ow) {
-              Value* dyo = b.CreateMul(b.CreateAdd(dy_row, ow), kb.I(dy[3]));
-              std::vector<Value*> g(nv);
-              for (int64_t v = 0; v < nv; ++v) {
-                g[v] = kb.VLoad(dyb, b.CreateAdd(dyo, kb.I((co0 + v) * lanes)), lanes,
-                                valid_lanes(v));
-              }
-              for (int64_t r = 0; r < rb; ++r) {
-                Value* iw = b.CreateAdd(b.CreateMul(ow, kb.I(win.sw)),
-                                        b.CreateSub(kw[r], kb.I(win.pw)));
-                Value* ok = ok_h[r];
-                if (check_w) {
-                  Value* in_w = kb.InRange(iw, x[2]);
-                  ok = ok ? b.CreateAnd(ok, in_w) : in_w;
-                  iw = kb.Clamp(iw, x[2]);
-                }
-                Value* xv = kb.Load(
-                    xb, b.CreateAdd(b.CreateMul(b.CreateAdd(x_row[r], iw), kb.I(x[3])), ci[r]));
-                if (ok) xv = b.CreateSelect(ok, xv, kb.F(0.0f));
-                Value* xs = kb.Splat(xv, lanes);
-                for (int64_t v = 0; v < nv; ++v) {
-                  Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
-                  b.CreateStore(kb.Fma(xs, g[v], a), acc[r * cb + v]);
-                }
-              }
-            }, "ow");
-          }, "row");
-          for (int64_t r = 0; r < rb; ++r) {
-            kb.If(valid[r], [&] {
-              for (int64_t v = 0; v < nv; ++v) {
-                kb.VStore(b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]), out,
-                          b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)), valid_lanes(v));
-              }
-            });
-          }
-        }
-      }, "sub");
-    }, "chunk");
-  }, "task");
+  kb.For(
+      kb.task_begin(), kb.task_end(), 1,
+      [&](Value* task) {
+        Value* image = per_image ? b.CreateUDiv(task, kb.I(groups), "image") : nullptr;
+        Value* g0 = b.CreateMul(b.CreateURem(task, kb.I(groups)), kb.I(group), "g0");
+        Value* g_end = b.CreateAdd(g0, kb.I(group));
+        g_end = b.CreateSelect(b.CreateICmpUGT(g_end, kb.I(combos)), kb.I(combos), g_end);
+        // This task's dw rows (in its image's partial when splitting the batch).
+        Value* out_base = per_image ? b.CreateMul(image, kb.I(dw_size)) : kb.I(0);
+        Value* first = b.CreateAdd(out_base, b.CreateMul(g0, kb.I(dw[3])));
+        Value* len = b.CreateMul(b.CreateSub(g_end, g0), kb.I(dw[3]));
+        kb.For(
+            kb.I(0), len, 1, [&](Value* i) { kb.Store(kb.F(0.0f), out, b.CreateAdd(first, i)); },
+            "zero");
+        // Rows (n, oh) in chunks: a chunk's dy and x rows stay in L1/L2 while every register block
+        // of combos accumulates over all of them (one load/store of the block per chunk).
+        Value* row_lo = per_image ? b.CreateMul(image, kb.I(dy[1])) : kb.I(0);
+        Value* row_hi = per_image ? b.CreateAdd(row_lo, kb.I(dy[1])) : kb.I(dy[0] * dy[1]);
+        kb.For(
+            row_lo, row_hi, chunk_rows,
+            [&](Value* r0) {
+              Value* r1 = b.CreateAdd(r0, kb.I(chunk_rows));
+              r1 = b.CreateSelect(b.CreateICmpSGT(r1, row_hi), row_hi, r1);
+              kb.For(
+                  0, sub_blocks, 1,
+                  [&](Value* sb) {
+                    Value* c0 = b.CreateAdd(g0, b.CreateMul(sb, kb.I(rb)));
+                    std::vector<Value*> valid(rb), kh(rb), kw(rb), ci(rb), dw_off(rb);
+                    for (int64_t r = 0; r < rb; ++r) {
+                      Value* c = b.CreateAdd(c0, kb.I(r));
+                      valid[r] = b.CreateICmpULT(c, g_end);
+                      c = b.CreateSelect(valid[r], c, c0);
+                      ci[r] = b.CreateURem(c, kb.I(dw[2]));
+                      Value* tap = b.CreateUDiv(c, kb.I(dw[2]));
+                      kw[r] = b.CreateURem(tap, kb.I(dw[1]));
+                      kh[r] = b.CreateUDiv(tap, kb.I(dw[1]));
+                      dw_off[r] = b.CreateAdd(out_base, b.CreateMul(c, kb.I(dw[3])));
+                    }
+                    for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
+                      const int64_t nv = std::min(cb, vectors - co0);
+                      auto valid_lanes = [&](int64_t v) {
+                        return static_cast<int>(
+                            std::min<int64_t>(lanes, dw[3] - (co0 + v) * lanes));
+                      };
+                      for (int64_t r = 0; r < rb; ++r) {
+                        for (int64_t v = 0; v < nv; ++v) {
+                          b.CreateStore(
+                              kb.VLoad(out, b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)), lanes,
+                                       valid_lanes(v)),
+                              acc[r * cb + v]);
+                        }
+                      }
+                      kb.For(
+                          r0, r1, 1,
+                          [&](Value* row) {
+                            Value* n = b.CreateUDiv(row, kb.I(dy[1]));
+                            Value* oh = b.CreateURem(row, kb.I(dy[1]));
+                            Value* dy_row = b.CreateMul(row, kb.I(dy[2]));
+                            std::vector<Value*> x_row(rb), ok_h(rb);
+                            for (int64_t r = 0; r < rb; ++r) {
+                              Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(win.sh)),
+                                                      b.CreateSub(kh[r], kb.I(win.ph)));
+                              ok_h[r] = check_h ? kb.InRange(ih, x[1]) : nullptr;
+                              if (check_h) ih = kb.Clamp(ih, x[1]);
+                              x_row[r] = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(x[1])), ih),
+                                                     kb.I(x[2]));
+                            }
+                            kb.For(
+                                0, dy[2], 1,
+                                [&](Value* ow) {
+                                  Value* dyo = b.CreateMul(b.CreateAdd(dy_row, ow), kb.I(dy[3]));
+                                  std::vector<Value*> g(nv);
+                                  for (int64_t v = 0; v < nv; ++v) {
+                                    g[v] = kb.VLoad(dyb, b.CreateAdd(dyo, kb.I((co0 + v) * lanes)),
+                                                    lanes, valid_lanes(v));
+                                  }
+                                  for (int64_t r = 0; r < rb; ++r) {
+                                    Value* iw = b.CreateAdd(b.CreateMul(ow, kb.I(win.sw)),
+                                                            b.CreateSub(kw[r], kb.I(win.pw)));
+                                    Value* ok = ok_h[r];
+                                    if (check_w) {
+                                      Value* in_w = kb.InRange(iw, x[2]);
+                                      ok = ok ? b.CreateAnd(ok, in_w) : in_w;
+                                      iw = kb.Clamp(iw, x[2]);
+                                    }
+                                    Value* xv = kb.Load(
+                                        xb, b.CreateAdd(
+                                                b.CreateMul(b.CreateAdd(x_row[r], iw), kb.I(x[3])),
+                                                ci[r]));
+                                    if (ok) xv = b.CreateSelect(ok, xv, kb.F(0.0f));
+                                    Value* xs = kb.Splat(xv, lanes);
+                                    for (int64_t v = 0; v < nv; ++v) {
+                                      Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
+                                      b.CreateStore(kb.Fma(xs, g[v], a), acc[r * cb + v]);
+                                    }
+                                  }
+                                },
+                                "ow");
+                          },
+                          "row");
+                      for (int64_t r = 0; r < rb; ++r) {
+                        kb.If(valid[r], [&] {
+                          for (int64_t v = 0; v < nv; ++v) {
+                            kb.VStore(b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]), out,
+                                      b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)),
+                                      valid_lanes(v));
+                          }
+                        });
+                      }
+                    }
+                  },
+                  "sub");
+            },
+            "chunk");
+      },
+      "task");
   l.EndKernel();
   if (!per_image) return;
 
@@ -157,13 +179,21 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   Value* lo = br.CreateMul(kr.task_begin(), kr.I(chunk));
   Value* hi = br.CreateMul(kr.task_end(), kr.I(chunk));
   hi = br.CreateSelect(br.CreateICmpSGT(hi, kr.I(dw_size)), kr.I(dw_size), hi);
-  kr.For(lo, hi, 1, [&](Value* i) { kr.Store(kr.F(0.0f), dst, i); }, "zero");
-  kr.For(0, dy[0], 1, [&](Value* n) {
-    Value* base = br.CreateMul(n, kr.I(dw_size));
-    kr.For(lo, hi, 1, [&](Value* i) {
-      kr.Store(br.CreateFAdd(kr.Load(dst, i), kr.Load(partial, br.CreateAdd(base, i))), dst, i);
-    }, "i");
-  }, "n");
+  kr.For(
+      lo, hi, 1, [&](Value* i) { kr.Store(kr.F(0.0f), dst, i); }, "zero");
+  kr.For(
+      0, dy[0], 1,
+      [&](Value* n) {
+        Value* base = br.CreateMul(n, kr.I(dw_size));
+        kr.For(
+            lo, hi, 1,
+            [&](Value* i) {
+              kr.Store(br.CreateFAdd(kr.Load(dst, i), kr.Load(partial, br.CreateAdd(base, i))), dst,
+                       i);
+            },
+            "i");
+      },
+      "n");
   l.EndKernel();
 }
 

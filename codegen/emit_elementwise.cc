@@ -30,9 +30,9 @@ llvm::Value* ScalarOr(Lowering& l, const Node& node, int i, llvm::Value* base, l
 llvm::Value* IntDiv(llvm::IRBuilder<>& b, llvm::Value* a, llvm::Value* d) {
   // Matches the interpreter: x / 0 = 0 and INT32_MIN / -1 = INT32_MIN, never a trap.
   llvm::Value* zero = b.getInt32(0);
-  llvm::Value* bad = b.CreateOr(b.CreateICmpEQ(d, zero),
-                                b.CreateAnd(b.CreateICmpEQ(a, b.getInt32(INT32_MIN)),
-                                            b.CreateICmpEQ(d, b.getInt32(-1))));
+  llvm::Value* bad = b.CreateOr(
+      b.CreateICmpEQ(d, zero),
+      b.CreateAnd(b.CreateICmpEQ(a, b.getInt32(INT32_MIN)), b.CreateICmpEQ(d, b.getInt32(-1))));
   llvm::Value* safe_d = b.CreateSelect(bad, b.getInt32(1), d);
   llvm::Value* q = b.CreateSDiv(a, safe_d);
   return b.CreateSelect(b.CreateICmpEQ(d, zero), zero, q);
@@ -53,8 +53,8 @@ llvm::Value* EmitSigmoid(KernelBuilder& kb, llvm::Value* x) {
 llvm::Value* EmitTanh(KernelBuilder& kb, llvm::Value* x) {
   // libm's tanhf, as the interpreter uses: exact to within an ulp, and tanh is off the hot path.
   llvm::Module* m = kb.b().GetInsertBlock()->getModule();
-  llvm::FunctionCallee tanhf = m->getOrInsertFunction(
-      "tanhf", llvm::FunctionType::get(kb.F32(), {kb.F32()}, false));
+  llvm::FunctionCallee tanhf =
+      m->getOrInsertFunction("tanhf", llvm::FunctionType::get(kb.F32(), {kb.F32()}, false));
   return kb.b().CreateCall(tanhf, {x});
 }
 
@@ -141,8 +141,7 @@ void EmitActivationGrad(Lowering& l, const Node& node) {
 }
 
 void EmitElementwiseProgram(Lowering& l, const Node& node) {
-  auto code = ParseElementwiseProgram(node.GetStr("program"),
-                                      static_cast<int>(node.inputs.size()));
+  auto code = ParseElementwiseProgram(node.GetStr("program"), static_cast<int>(node.inputs.size()));
   const int64_t n = NumElements(node.type.dims);
   l.BeginKernel(node, "fused_eltwise", Tasks(n), 1, static_cast<double>(n * code->size()));
   KernelBuilder& kb = l.kb();
@@ -165,16 +164,30 @@ void EmitElementwiseProgram(Lowering& l, const Node& node) {
       llvm::Value* x = stack.back();
       llvm::Value* r = nullptr;
       switch (instr.kind) {
-        case ElementwiseInstr::kInput: r = x; break;
-        case ElementwiseInstr::kAdd: r = b.CreateFAdd(x, y); break;
-        case ElementwiseInstr::kSub: r = b.CreateFSub(x, y); break;
-        case ElementwiseInstr::kMul: r = b.CreateFMul(x, y); break;
-        case ElementwiseInstr::kDiv: r = b.CreateFDiv(x, y); break;
+        case ElementwiseInstr::kInput:
+          r = x;
+          break;
+        case ElementwiseInstr::kAdd:
+          r = b.CreateFAdd(x, y);
+          break;
+        case ElementwiseInstr::kSub:
+          r = b.CreateFSub(x, y);
+          break;
+        case ElementwiseInstr::kMul:
+          r = b.CreateFMul(x, y);
+          break;
+        case ElementwiseInstr::kDiv:
+          r = b.CreateFDiv(x, y);
+          break;
         case ElementwiseInstr::kRelu:
           r = b.CreateSelect(b.CreateFCmpOLT(x, kb.F(0.0f)), kb.F(0.0f), x);
           break;
-        case ElementwiseInstr::kSigmoid: r = EmitSigmoid(kb, x); break;
-        case ElementwiseInstr::kTanh: r = EmitTanh(kb, x); break;
+        case ElementwiseInstr::kSigmoid:
+          r = EmitSigmoid(kb, x);
+          break;
+        case ElementwiseInstr::kTanh:
+          r = EmitTanh(kb, x);
+          break;
         case ElementwiseInstr::kReluGrad:
           r = b.CreateSelect(b.CreateFCmpOGT(x, kb.F(0.0f)), y, kb.F(0.0f));
           break;
@@ -206,12 +219,18 @@ void EmitBiasAdd(Lowering& l, const Node& node) {
   llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(rows_per_task));
   llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(rows_per_task));
   hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(rows)), kb.I(rows), hi);
-  kb.For(lo, hi, 1, [&](llvm::Value* r) {
-    kb.For(0, c, 1, [&](llvm::Value* j) {
-      llvm::Value* i = b.CreateAdd(b.CreateMul(r, kb.I(c)), j);
-      kb.Store(b.CreateFAdd(kb.Load(x, i), kb.Load(bias, j)), out, i);
-    }, "c");
-  }, "row");
+  kb.For(
+      lo, hi, 1,
+      [&](llvm::Value* r) {
+        kb.For(
+            0, c, 1,
+            [&](llvm::Value* j) {
+              llvm::Value* i = b.CreateAdd(b.CreateMul(r, kb.I(c)), j);
+              kb.Store(b.CreateFAdd(kb.Load(x, i), kb.Load(bias, j)), out, i);
+            },
+            "c");
+      },
+      "row");
   l.EndKernel();
 }
 
@@ -310,8 +329,7 @@ void EmitUpdate(Lowering& l, const Node& node) {
       v = b.CreateFAdd(v, b.CreateFMul(b.CreateFSub(b.CreateFMul(g, g), v), kb.F(omb2)));
       kb.Store(m, m_buf, i);
       kb.Store(v, v_buf, i);
-      llvm::Value* step = b.CreateFDiv(b.CreateFMul(alpha, m),
-                                       b.CreateFAdd(kb.Sqrt(v), kb.F(eps)));
+      llvm::Value* step = b.CreateFDiv(b.CreateFMul(alpha, m), b.CreateFAdd(kb.Sqrt(v), kb.F(eps)));
       kb.Store(b.CreateFSub(kb.Load(p, i), step), p, i);
     });
   }

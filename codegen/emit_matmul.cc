@@ -18,12 +18,18 @@ int EmitTranspose(Lowering& l, const Node& node, int src_slot, int64_t rows, int
   l.BeginKernel(node, "pack", rows, 16);
   Value* src = kb.Buffer(src_slot);
   Value* out = kb.Buffer(dst);
-  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* r) {
-    kb.For(0, cols, 1, [&](Value* c) {
-      kb.Store(kb.Load(src, b.CreateAdd(b.CreateMul(r, kb.I(cols)), c)), out,
-               b.CreateAdd(b.CreateMul(c, kb.I(rows)), r));
-    }, "c");
-  }, "r");
+  kb.For(
+      kb.task_begin(), kb.task_end(), 1,
+      [&](Value* r) {
+        kb.For(
+            0, cols, 1,
+            [&](Value* c) {
+              kb.Store(kb.Load(src, b.CreateAdd(b.CreateMul(r, kb.I(cols)), c)), out,
+                       b.CreateAdd(b.CreateMul(c, kb.I(rows)), r));
+            },
+            "c");
+      },
+      "r");
   l.EndKernel();
   return dst;
 }
@@ -60,81 +66,90 @@ void EmitMatMul(Lowering& l, const Node& node) {
     b.SetInsertPoint(&b.GetInsertBlock()->getParent()->getEntryBlock().front());
     for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
   }
-  kb.For(kb.task_begin(), kb.task_end(), 1, [&](Value* task) {
-    Value* row0 = b.CreateMul(b.CreateUDiv(task, kb.I(col_blocks)), kb.I(rb), "row0");
-    Value* vec0 = b.CreateMul(b.CreateURem(task, kb.I(col_blocks)), kb.I(cb), "vec0");
-    std::vector<Value*> row(rb), row_ok(rb);
-    for (int64_t r = 0; r < rb; ++r) {
-      Value* i = b.CreateAdd(row0, kb.I(r));
-      row_ok[r] = b.CreateICmpULT(i, kb.I(m));
-      row[r] = b.CreateSelect(row_ok[r], i, kb.I(m - 1));
-    }
-    // Column vectors of this block: full ones are plain loads; the last may be partial. The
-    // block's vector count is static except in the last column block.
-    auto block = [&](int64_t nv, int64_t last_valid) {
-      auto valid = [&](int64_t v) { return v == nv - 1 ? static_cast<int>(last_valid) : lanes; };
-      for (int64_t r = 0; r < rb; ++r) {
-        for (int64_t v = 0; v < nv; ++v) {
-          b.CreateStore(llvm::Constant::getNullValue(kb.Vec(lanes)), acc[r * cb + v]);
-        }
-      }
-      kb.For(0, k, 1, [&](Value* kk) {
-        Value* b_row = b.CreateAdd(b.CreateMul(kk, kb.I(n)), b.CreateMul(vec0, kb.I(lanes)));
-        std::vector<Value*> w(nv);
-        for (int64_t v = 0; v < nv; ++v) {
-          w[v] = kb.VLoad(b_buf, b.CreateAdd(b_row, kb.I(v * lanes)), lanes, valid(v));
-        }
+  kb.For(
+      kb.task_begin(), kb.task_end(), 1,
+      [&](Value* task) {
+        Value* row0 = b.CreateMul(b.CreateUDiv(task, kb.I(col_blocks)), kb.I(rb), "row0");
+        Value* vec0 = b.CreateMul(b.CreateURem(task, kb.I(col_blocks)), kb.I(cb), "vec0");
+        std::vector<Value*> row(rb), row_ok(rb);
         for (int64_t r = 0; r < rb; ++r) {
-          Value* ai = ta ? b.CreateAdd(b.CreateMul(kk, kb.I(m)), row[r])
-                         : b.CreateAdd(b.CreateMul(row[r], kb.I(k)), kk);
-          Value* xs = kb.Splat(kb.Load(a_buf, ai), lanes);
-          for (int64_t v = 0; v < nv; ++v) {
-            Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
-            b.CreateStore(kb.Fma(xs, w[v], a), acc[r * cb + v]);
-          }
+          Value* i = b.CreateAdd(row0, kb.I(r));
+          row_ok[r] = b.CreateICmpULT(i, kb.I(m));
+          row[r] = b.CreateSelect(row_ok[r], i, kb.I(m - 1));
         }
-      }, "k");
-      for (int64_t r = 0; r < rb; ++r) {
-        kb.If(row_ok[r], [&] {
-          Value* o = b.CreateAdd(b.CreateMul(row[r], kb.I(n)), b.CreateMul(vec0, kb.I(lanes)));
-          for (int64_t v = 0; v < nv; ++v) {
-            // Epilogue: bias, ReLU, or the ReLU mask of the consumer's backward pass.
-            Value* res = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
-            Value* zero = llvm::Constant::getNullValue(kb.Vec(lanes));
-            if (bias) {
-              Value* col = b.CreateAdd(b.CreateMul(vec0, kb.I(lanes)), kb.I(v * lanes));
-              res = b.CreateFAdd(res, kb.VLoad(bias, col, lanes, valid(v)));
+        // Column vectors of this block: full ones are plain loads; the last may be partial. The
+        // block's vector count is static except in the last column block.
+        auto block = [&](int64_t nv, int64_t last_valid) {
+          auto valid = [&](int64_t v) {
+            return v == nv - 1 ? static_cast<int>(last_valid) : lanes;
+          };
+          for (int64_t r = 0; r < rb; ++r) {
+            for (int64_t v = 0; v < nv; ++v) {
+              b.CreateStore(llvm::Constant::getNullValue(kb.Vec(lanes)), acc[r * cb + v]);
             }
-            if (relu) res = kb.Max(res, zero);
-            if (mask) {
-              Value* y = kb.VLoad(mask, b.CreateAdd(o, kb.I(v * lanes)), lanes, valid(v));
-              res = b.CreateSelect(b.CreateFCmpOGT(y, zero), res, zero);
-            }
-            kb.VStore(res, out, b.CreateAdd(o, kb.I(v * lanes)), valid(v));
           }
-        });
-      }
-    };
-    const int64_t last_nv = vectors - (col_blocks - 1) * cb;
-    const int64_t last_valid = n - (vectors - 1) * lanes;
-    if (col_blocks == 1) {
-      block(last_nv, last_valid);
-    } else {
-      Value* is_last = b.CreateICmpEQ(vec0, kb.I((col_blocks - 1) * cb));
-      llvm::Function* f = b.GetInsertBlock()->getParent();
-      auto* last_bb = llvm::BasicBlock::Create(kb.ctx(), "last_cols", f);
-      auto* full_bb = llvm::BasicBlock::Create(kb.ctx(), "full_cols", f);
-      auto* join = llvm::BasicBlock::Create(kb.ctx(), "cols_done", f);
-      b.CreateCondBr(is_last, last_bb, full_bb);
-      b.SetInsertPoint(last_bb);
-      block(last_nv, last_valid);
-      b.CreateBr(join);
-      b.SetInsertPoint(full_bb);
-      block(cb, lanes);
-      b.CreateBr(join);
-      b.SetInsertPoint(join);
-    }
-  }, "task");
+          kb.For(
+              0, k, 1,
+              [&](Value* kk) {
+                Value* b_row =
+                    b.CreateAdd(b.CreateMul(kk, kb.I(n)), b.CreateMul(vec0, kb.I(lanes)));
+                std::vector<Value*> w(nv);
+                for (int64_t v = 0; v < nv; ++v) {
+                  w[v] = kb.VLoad(b_buf, b.CreateAdd(b_row, kb.I(v * lanes)), lanes, valid(v));
+                }
+                for (int64_t r = 0; r < rb; ++r) {
+                  Value* ai = ta ? b.CreateAdd(b.CreateMul(kk, kb.I(m)), row[r])
+                                 : b.CreateAdd(b.CreateMul(row[r], kb.I(k)), kk);
+                  Value* xs = kb.Splat(kb.Load(a_buf, ai), lanes);
+                  for (int64_t v = 0; v < nv; ++v) {
+                    Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
+                    b.CreateStore(kb.Fma(xs, w[v], a), acc[r * cb + v]);
+                  }
+                }
+              },
+              "k");
+          for (int64_t r = 0; r < rb; ++r) {
+            kb.If(row_ok[r], [&] {
+              Value* o = b.CreateAdd(b.CreateMul(row[r], kb.I(n)), b.CreateMul(vec0, kb.I(lanes)));
+              for (int64_t v = 0; v < nv; ++v) {
+                // Epilogue: bias, ReLU, or the ReLU mask of the consumer's backward pass.
+                Value* res = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
+                Value* zero = llvm::Constant::getNullValue(kb.Vec(lanes));
+                if (bias) {
+                  Value* col = b.CreateAdd(b.CreateMul(vec0, kb.I(lanes)), kb.I(v * lanes));
+                  res = b.CreateFAdd(res, kb.VLoad(bias, col, lanes, valid(v)));
+                }
+                if (relu) res = kb.Max(res, zero);
+                if (mask) {
+                  Value* y = kb.VLoad(mask, b.CreateAdd(o, kb.I(v * lanes)), lanes, valid(v));
+                  res = b.CreateSelect(b.CreateFCmpOGT(y, zero), res, zero);
+                }
+                kb.VStore(res, out, b.CreateAdd(o, kb.I(v * lanes)), valid(v));
+              }
+            });
+          }
+        };
+        const int64_t last_nv = vectors - (col_blocks - 1) * cb;
+        const int64_t last_valid = n - (vectors - 1) * lanes;
+        if (col_blocks == 1) {
+          block(last_nv, last_valid);
+        } else {
+          Value* is_last = b.CreateICmpEQ(vec0, kb.I((col_blocks - 1) * cb));
+          llvm::Function* f = b.GetInsertBlock()->getParent();
+          auto* last_bb = llvm::BasicBlock::Create(kb.ctx(), "last_cols", f);
+          auto* full_bb = llvm::BasicBlock::Create(kb.ctx(), "full_cols", f);
+          auto* join = llvm::BasicBlock::Create(kb.ctx(), "cols_done", f);
+          b.CreateCondBr(is_last, last_bb, full_bb);
+          b.SetInsertPoint(last_bb);
+          block(last_nv, last_valid);
+          b.CreateBr(join);
+          b.SetInsertPoint(full_bb);
+          block(cb, lanes);
+          b.CreateBr(join);
+          b.SetInsertPoint(join);
+        }
+      },
+      "task");
   l.EndKernel();
 }
 

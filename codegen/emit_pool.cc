@@ -25,8 +25,8 @@ Geometry MakeGeometry(const Node& node, const Dims& x, const Dims& y) {
   const std::vector<int64_t>& pool = node.GetInts("pool");
   const std::vector<int64_t>& strides = node.GetInts("strides");
   const std::string& padding = node.GetStr("padding");
-  Geometry g{x[0], x[1], x[2], x[3], y[1], y[2], pool[0], pool[1], strides[0], strides[1], 0, 0,
-             true, true};
+  Geometry g{x[0],    x[1],       x[2],       x[3], y[1], y[2], pool[0],
+             pool[1], strides[0], strides[1], 0,    0,    true, true};
   g.pad_t = WindowPadBefore(g.in_h, g.out_h, g.win_h, g.stride_h, padding);
   g.pad_l = WindowPadBefore(g.in_w, g.out_w, g.win_w, g.stride_w, padding);
   g.rows_inside = g.pad_t == 0 && (g.out_h - 1) * g.stride_h + g.win_h <= g.in_h;
@@ -85,7 +85,8 @@ class PoolEmitter {
   void ForChannelBlocks(const std::function<void(llvm::Value*, int)>& body) {
     const int L = kb_.lanes();
     if (g_.c / L > 0) {
-      kb_.For(0, g_.c / L, 1, [&](llvm::Value* cb) { body(b_.CreateMul(cb, kb_.I(L)), L); }, "cb");
+      kb_.For(
+          0, g_.c / L, 1, [&](llvm::Value* cb) { body(b_.CreateMul(cb, kb_.I(L)), L); }, "cb");
     }
     if (g_.c % L) body(kb_.I(g_.c / L * L), static_cast<int>(g_.c % L));
   }
@@ -93,21 +94,29 @@ class PoolEmitter {
   // Loops over this task's output pixels: tasks are (n, oy) rows when `per_row`, else images.
   void ForPixels(bool per_row,
                  const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& body) {
-    kb_.For(kb_.task_begin(), kb_.task_end(), 1, [&](llvm::Value* t) {
-      if (per_row) {
-        llvm::Value* n = b_.CreateUDiv(t, kb_.I(g_.out_h));
-        llvm::Value* oy = b_.CreateURem(t, kb_.I(g_.out_h));
-        kb_.For(0, g_.out_w, 1, [&](llvm::Value* ox) { body(n, oy, ox); }, "ox");
-        return;
-      }
-      // A whole image: zero dx[n] first (the gradients accumulate into it).
-      const int64_t image = g_.in_h * g_.in_w * g_.c;
-      b_.CreateMemSet(kb_.Ptr(out_, b_.CreateMul(t, kb_.I(image))), b_.getInt8(0),
-                      kb_.I(image * 4), llvm::MaybeAlign(4));
-      kb_.For(0, g_.out_h, 1, [&](llvm::Value* oy) {
-        kb_.For(0, g_.out_w, 1, [&](llvm::Value* ox) { body(t, oy, ox); }, "ox");
-      }, "oy");
-    }, "t");
+    kb_.For(
+        kb_.task_begin(), kb_.task_end(), 1,
+        [&](llvm::Value* t) {
+          if (per_row) {
+            llvm::Value* n = b_.CreateUDiv(t, kb_.I(g_.out_h));
+            llvm::Value* oy = b_.CreateURem(t, kb_.I(g_.out_h));
+            kb_.For(
+                0, g_.out_w, 1, [&](llvm::Value* ox) { body(n, oy, ox); }, "ox");
+            return;
+          }
+          // A whole image: zero dx[n] first (the gradients accumulate into it).
+          const int64_t image = g_.in_h * g_.in_w * g_.c;
+          b_.CreateMemSet(kb_.Ptr(out_, b_.CreateMul(t, kb_.I(image))), b_.getInt8(0),
+                          kb_.I(image * 4), llvm::MaybeAlign(4));
+          kb_.For(
+              0, g_.out_h, 1,
+              [&](llvm::Value* oy) {
+                kb_.For(
+                    0, g_.out_w, 1, [&](llvm::Value* ox) { body(t, oy, ox); }, "ox");
+              },
+              "oy");
+        },
+        "t");
   }
 
   llvm::Value* OutOffset(llvm::Value* n, llvm::Value* oy, llvm::Value* ox) {

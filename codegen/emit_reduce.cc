@@ -17,7 +17,9 @@ constexpr int64_t kWork = 16384;  // Elements touched per chunk of tasks, roughl
 int NormAxis(int64_t a, int rank) { return static_cast<int>(a < 0 ? a + rank : a); }
 
 // `dims` viewed around `axis` as [outer, len, inner].
-struct Split { int64_t outer = 1, len = 1, inner = 1; };
+struct Split {
+  int64_t outer = 1, len = 1, inner = 1;
+};
 Split SplitAt(const Dims& dims, int axis) {
   Split s;
   for (int d = 0; d < axis; ++d) s.outer *= dims[d];
@@ -61,10 +63,13 @@ void ForAxisRows(KernelBuilder& kb, const Split& s,
                  const std::function<void(llvm::Value*, llvm::Value*)>& body) {
   auto& b = kb.b();
   ForTaskRows(kb, Grain(s.len * s.inner), s.outer, [&](llvm::Value* p) {
-    kb.For(0, s.inner, 1, [&](llvm::Value* q) {
-      body(b.CreateAdd(b.CreateMul(p, kb.I(s.len * s.inner)), q),
-           b.CreateAdd(b.CreateMul(p, kb.I(s.inner)), q));
-    }, "q");
+    kb.For(
+        0, s.inner, 1,
+        [&](llvm::Value* q) {
+          body(b.CreateAdd(b.CreateMul(p, kb.I(s.len * s.inner)), q),
+               b.CreateAdd(b.CreateMul(p, kb.I(s.inner)), q));
+        },
+        "q");
   });
 }
 llvm::Value* At(KernelBuilder& kb, llvm::Value* base, llvm::Value* j, int64_t stride) {
@@ -90,9 +95,12 @@ llvm::Value* RowMax(KernelBuilder& kb, llvm::Value* x, llvm::Value* base, int64_
                     int64_t stride) {
   auto& b = kb.b();
   llvm::Value* m = Slot(kb, kb.F32(), kb.F(-std::numeric_limits<float>::infinity()));
-  kb.For(0, len, 1, [&](llvm::Value* j) {
-    b.CreateStore(kb.Max(Get(kb, m, kb.F32()), kb.Load(x, At(kb, base, j, stride))), m);
-  }, "j");
+  kb.For(
+      0, len, 1,
+      [&](llvm::Value* j) {
+        b.CreateStore(kb.Max(Get(kb, m, kb.F32()), kb.Load(x, At(kb, base, j, stride))), m);
+      },
+      "j");
   return Get(kb, m, kb.F32());
 }
 
@@ -103,16 +111,22 @@ llvm::Value* ExpRow(KernelBuilder& kb, llvm::Value* x, llvm::Value* out, llvm::V
   auto& b = kb.b();
   llvm::Value* s = Slot(kb, kb.F32(), kb.F(0.0f));
   // With `out`, two loops: the exponentials vectorize, the ordered sum stays scalar.
-  kb.For(0, len, 1, [&](llvm::Value* j) {
-    llvm::Value* i = At(kb, base, j, stride);
-    llvm::Value* e = kb.Exp(b.CreateFSub(kb.Load(x, i), max));
-    if (out) kb.Store(e, out, i);
-    if (!out) b.CreateStore(b.CreateFAdd(Get(kb, s, kb.F32()), e), s);
-  }, "j");
+  kb.For(
+      0, len, 1,
+      [&](llvm::Value* j) {
+        llvm::Value* i = At(kb, base, j, stride);
+        llvm::Value* e = kb.Exp(b.CreateFSub(kb.Load(x, i), max));
+        if (out) kb.Store(e, out, i);
+        if (!out) b.CreateStore(b.CreateFAdd(Get(kb, s, kb.F32()), e), s);
+      },
+      "j");
   if (!out) return Get(kb, s, kb.F32());
-  kb.For(0, len, 1, [&](llvm::Value* j) {
-    b.CreateStore(b.CreateFAdd(Get(kb, s, kb.F32()), kb.Load(out, At(kb, base, j, stride))), s);
-  }, "j");
+  kb.For(
+      0, len, 1,
+      [&](llvm::Value* j) {
+        b.CreateStore(b.CreateFAdd(Get(kb, s, kb.F32()), kb.Load(out, At(kb, base, j, stride))), s);
+      },
+      "j");
   return Get(kb, s, kb.F32());
 }
 
@@ -126,10 +140,13 @@ llvm::Value* ReduceRow(KernelBuilder& kb, bool is_max, llvm::Value* x, llvm::Val
   llvm::Value* acc = kb.F(init);
   if (len >= L) {
     llvm::Value* vacc = Slot(kb, kb.Vec(L), kb.Splat(kb.F(init), L));
-    kb.For(0, len / L, 1, [&](llvm::Value* v) {
-      llvm::Value* val = kb.VLoad(x, At(kb, base, v, L), L, L);
-      b.CreateStore(Fold(kb, is_max, Get(kb, vacc, kb.Vec(L)), val), vacc);
-    }, "v");
+    kb.For(
+        0, len / L, 1,
+        [&](llvm::Value* v) {
+          llvm::Value* val = kb.VLoad(x, At(kb, base, v, L), L, L);
+          b.CreateStore(Fold(kb, is_max, Get(kb, vacc, kb.Vec(L)), val), vacc);
+        },
+        "v");
     llvm::Value* vec = Get(kb, vacc, kb.Vec(L));
     acc = b.CreateExtractElement(vec, uint64_t{0});
     for (int lane = 1; lane < L; ++lane) {
@@ -137,9 +154,12 @@ llvm::Value* ReduceRow(KernelBuilder& kb, bool is_max, llvm::Value* x, llvm::Val
     }
   }
   llvm::Value* s = Slot(kb, kb.F32(), acc);
-  kb.For(len / L * L, len, 1, [&](llvm::Value* j) {
-    b.CreateStore(Fold(kb, is_max, Get(kb, s, kb.F32()), kb.Load(x, b.CreateAdd(base, j))), s);
-  }, "j");
+  kb.For(
+      len / L * L, len, 1,
+      [&](llvm::Value* j) {
+        b.CreateStore(Fold(kb, is_max, Get(kb, s, kb.F32()), kb.Load(x, b.CreateAdd(base, j))), s);
+      },
+      "j");
   return Get(kb, s, kb.F32());
 }
 
@@ -202,23 +222,33 @@ void EmitReduce(Lowering& l, const Node& node) {
       auto& bp = kp.b();
       llvm::Value* x = l.In(node, 0);
       llvm::Value* part_out = kp.Buffer(scratch);
-      kp.For(kp.task_begin(), kp.task_end(), 1, [&](llvm::Value* part) {
-        llvm::Value* lo = bp.CreateMul(part, kp.I(rows_per));
-        llvm::Value* hi = bp.CreateAdd(lo, kp.I(rows_per));
-        hi = bp.CreateSelect(bp.CreateICmpSGT(hi, kp.I(s.len)), kp.I(s.len), hi);
-        llvm::Value* o = bp.CreateMul(part, kp.I(s.inner));
-        kp.For(0, s.inner, 1, [&](llvm::Value* c) {
-          kp.Store(kp.F(init), part_out, bp.CreateAdd(o, c));
-        }, "init");
-        kp.For(lo, hi, 1, [&](llvm::Value* j) {
-          llvm::Value* row = bp.CreateMul(j, kp.I(s.inner));
-          kp.For(0, s.inner, 1, [&](llvm::Value* c) {
-            llvm::Value* at = bp.CreateAdd(o, c);
-            llvm::Value* v = kp.Load(x, bp.CreateAdd(row, c));
-            kp.Store(Fold(kp, is_max, kp.Load(part_out, at), v), part_out, at);
-          }, "c");
-        }, "j");
-      }, "part");
+      kp.For(
+          kp.task_begin(), kp.task_end(), 1,
+          [&](llvm::Value* part) {
+            llvm::Value* lo = bp.CreateMul(part, kp.I(rows_per));
+            llvm::Value* hi = bp.CreateAdd(lo, kp.I(rows_per));
+            hi = bp.CreateSelect(bp.CreateICmpSGT(hi, kp.I(s.len)), kp.I(s.len), hi);
+            llvm::Value* o = bp.CreateMul(part, kp.I(s.inner));
+            kp.For(
+                0, s.inner, 1,
+                [&](llvm::Value* c) { kp.Store(kp.F(init), part_out, bp.CreateAdd(o, c)); },
+                "init");
+            kp.For(
+                lo, hi, 1,
+                [&](llvm::Value* j) {
+                  llvm::Value* row = bp.CreateMul(j, kp.I(s.inner));
+                  kp.For(
+                      0, s.inner, 1,
+                      [&](llvm::Value* c) {
+                        llvm::Value* at = bp.CreateAdd(o, c);
+                        llvm::Value* v = kp.Load(x, bp.CreateAdd(row, c));
+                        kp.Store(Fold(kp, is_max, kp.Load(part_out, at), v), part_out, at);
+                      },
+                      "c");
+                },
+                "j");
+          },
+          "part");
     }
     l.EndKernel();
     KernelBuilder& kc = l.kb();
@@ -227,13 +257,16 @@ void EmitReduce(Lowering& l, const Node& node) {
       auto& bc = kc.b();
       llvm::Value* parts = kc.Buffer(scratch);
       llvm::Value* out = l.Out(node);
-      kc.For(0, s.inner, 1, [&](llvm::Value* c) {
-        llvm::Value* acc = kc.Load(parts, c);
-        for (int64_t part = 1; part < kParts; ++part) {
-          acc = Fold(kc, is_max, acc, kc.Load(parts, bc.CreateAdd(c, kc.I(part * s.inner))));
-        }
-        kc.Store(Finish(kc, node.op, acc, count), out, c);
-      }, "c");
+      kc.For(
+          0, s.inner, 1,
+          [&](llvm::Value* c) {
+            llvm::Value* acc = kc.Load(parts, c);
+            for (int64_t part = 1; part < kParts; ++part) {
+              acc = Fold(kc, is_max, acc, kc.Load(parts, bc.CreateAdd(c, kc.I(part * s.inner))));
+            }
+            kc.Store(Finish(kc, node.op, acc, count), out, c);
+          },
+          "c");
     }
     l.EndKernel();
     return;
@@ -249,39 +282,45 @@ void EmitReduce(Lowering& l, const Node& node) {
     l.BeginKernel(node, "reduce_cols", s.outer * chunks, Grain(s.len * per * L), flops);
     llvm::Value* x = l.In(node, 0);
     llvm::Value* out = l.Out(node);
-    kb.For(kb.task_begin(), kb.task_end(), 1, [&](llvm::Value* t) {
-      llvm::Value* p = b.CreateUDiv(t, kb.I(chunks));
-      llvm::Value* c0 = b.CreateMul(b.CreateURem(t, kb.I(chunks)), kb.I(per * L));
-      llvm::Value* base = b.CreateAdd(b.CreateMul(p, kb.I(s.len * s.inner)), c0);
-      auto chunk = [&](int64_t width) {  // Columns [c0, c0 + width).
-        std::vector<llvm::Value*> acc;
-        for (int64_t v = 0; v * L < width; ++v) {
-          acc.push_back(Slot(kb, kb.Vec(L), kb.Splat(kb.F(init), L)));
-        }
-        auto valid = [&](size_t v) {
-          return static_cast<int>(std::min<int64_t>(L, width - v * L));
-        };
-        kb.For(0, s.len, 1, [&](llvm::Value* j) {
-          llvm::Value* row = At(kb, base, j, s.inner);
-          for (size_t v = 0; v < acc.size(); ++v) {
-            llvm::Value* x_v = kb.VLoad(x, b.CreateAdd(row, kb.I(v * L)), L, valid(v));
-            b.CreateStore(Fold(kb, is_max, Get(kb, acc[v], kb.Vec(L)), x_v), acc[v]);
+    kb.For(
+        kb.task_begin(), kb.task_end(), 1,
+        [&](llvm::Value* t) {
+          llvm::Value* p = b.CreateUDiv(t, kb.I(chunks));
+          llvm::Value* c0 = b.CreateMul(b.CreateURem(t, kb.I(chunks)), kb.I(per * L));
+          llvm::Value* base = b.CreateAdd(b.CreateMul(p, kb.I(s.len * s.inner)), c0);
+          auto chunk = [&](int64_t width) {  // Columns [c0, c0 + width).
+            std::vector<llvm::Value*> acc;
+            for (int64_t v = 0; v * L < width; ++v) {
+              acc.push_back(Slot(kb, kb.Vec(L), kb.Splat(kb.F(init), L)));
+            }
+            auto valid = [&](size_t v) {
+              return static_cast<int>(std::min<int64_t>(L, width - v * L));
+            };
+            kb.For(
+                0, s.len, 1,
+                [&](llvm::Value* j) {
+                  llvm::Value* row = At(kb, base, j, s.inner);
+                  for (size_t v = 0; v < acc.size(); ++v) {
+                    llvm::Value* x_v = kb.VLoad(x, b.CreateAdd(row, kb.I(v * L)), L, valid(v));
+                    b.CreateStore(Fold(kb, is_max, Get(kb, acc[v], kb.Vec(L)), x_v), acc[v]);
+                  }
+                },
+                "j");
+            llvm::Value* o = b.CreateAdd(b.CreateMul(p, kb.I(s.inner)), c0);
+            for (size_t v = 0; v < acc.size(); ++v) {
+              llvm::Value* r = Finish(kb, node.op, Get(kb, acc[v], kb.Vec(L)), count);
+              kb.VStore(r, out, b.CreateAdd(o, kb.I(v * L)), valid(v));
+            }
+          };
+          if (s.inner - last_c0 == per * L) {
+            chunk(per * L);
+          } else {
+            llvm::Value* last = b.CreateICmpEQ(c0, kb.I(last_c0));
+            kb.If(b.CreateNot(last), [&] { chunk(per * L); });
+            kb.If(last, [&] { chunk(s.inner - last_c0); });
           }
-        }, "j");
-        llvm::Value* o = b.CreateAdd(b.CreateMul(p, kb.I(s.inner)), c0);
-        for (size_t v = 0; v < acc.size(); ++v) {
-          llvm::Value* r = Finish(kb, node.op, Get(kb, acc[v], kb.Vec(L)), count);
-          kb.VStore(r, out, b.CreateAdd(o, kb.I(v * L)), valid(v));
-        }
-      };
-      if (s.inner - last_c0 == per * L) {
-        chunk(per * L);
-      } else {
-        llvm::Value* last = b.CreateICmpEQ(c0, kb.I(last_c0));
-        kb.If(b.CreateNot(last), [&] { chunk(per * L); });
-        kb.If(last, [&] { chunk(s.inner - last_c0); });
-      }
-    }, "t");
+        },
+        "t");
     l.EndKernel();
     return;
   }
@@ -305,10 +344,13 @@ void EmitReduce(Lowering& l, const Node& node) {
   ForTaskRows(kb, per, n_out, [&](llvm::Value* o) {
     llvm::Value* base = offset(o, false);
     llvm::Value* acc = Slot(kb, kb.F32(), kb.F(init));
-    kb.For(0, count, 1, [&](llvm::Value* r) {
-      llvm::Value* v = kb.Load(x, b.CreateAdd(base, offset(r, true)));
-      b.CreateStore(Fold(kb, is_max, Get(kb, acc, kb.F32()), v), acc);
-    }, "r");
+    kb.For(
+        0, count, 1,
+        [&](llvm::Value* r) {
+          llvm::Value* v = kb.Load(x, b.CreateAdd(base, offset(r, true)));
+          b.CreateStore(Fold(kb, is_max, Get(kb, acc, kb.F32()), v), acc);
+        },
+        "r");
     kb.Store(Finish(kb, node.op, Get(kb, acc, kb.F32()), count), out, o);
   });
   l.EndKernel();
@@ -328,13 +370,16 @@ void EmitArgMax(Lowering& l, const Node& node) {
   ForAxisRows(kb, s, [&](llvm::Value* base, llvm::Value* row) {
     llvm::Value* best = Slot(kb, et, kb.Load(x, base, i32));
     llvm::Value* idx = Slot(kb, b.getInt64Ty(), kb.I(0));
-    kb.For(1, s.len, 1, [&](llvm::Value* j) {
-      llvm::Value* v = kb.Load(x, At(kb, base, j, s.inner), i32);
-      llvm::Value* cur = Get(kb, best, et);
-      llvm::Value* gt = i32 ? b.CreateICmpSGT(v, cur) : b.CreateFCmpOGT(v, cur);  // First wins.
-      b.CreateStore(b.CreateSelect(gt, v, cur), best);
-      b.CreateStore(b.CreateSelect(gt, j, Get(kb, idx, b.getInt64Ty())), idx);
-    }, "j");
+    kb.For(
+        1, s.len, 1,
+        [&](llvm::Value* j) {
+          llvm::Value* v = kb.Load(x, At(kb, base, j, s.inner), i32);
+          llvm::Value* cur = Get(kb, best, et);
+          llvm::Value* gt = i32 ? b.CreateICmpSGT(v, cur) : b.CreateFCmpOGT(v, cur);  // First wins.
+          b.CreateStore(b.CreateSelect(gt, v, cur), best);
+          b.CreateStore(b.CreateSelect(gt, j, Get(kb, idx, b.getInt64Ty())), idx);
+        },
+        "j");
     kb.Store(b.CreateTrunc(Get(kb, idx, b.getInt64Ty()), b.getInt32Ty()), out, row);
   });
   l.EndKernel();
@@ -351,10 +396,13 @@ void EmitSoftmax(Lowering& l, const Node& node) {
   ForAxisRows(kb, s, [&](llvm::Value* base, llvm::Value*) {
     llvm::Value* max = RowMax(kb, x, base, s.len, s.inner);
     llvm::Value* sum = ExpRow(kb, x, out, base, s.len, s.inner, max);
-    kb.For(0, s.len, 1, [&](llvm::Value* j) {
-      llvm::Value* i = At(kb, base, j, s.inner);
-      kb.Store(b.CreateFDiv(kb.Load(out, i), sum), out, i);
-    }, "j");
+    kb.For(
+        0, s.len, 1,
+        [&](llvm::Value* j) {
+          llvm::Value* i = At(kb, base, j, s.inner);
+          kb.Store(b.CreateFDiv(kb.Load(out, i), sum), out, i);
+        },
+        "j");
   });
   l.EndKernel();
 }
@@ -370,16 +418,22 @@ void EmitSoftmaxGrad(Lowering& l, const Node& node) {
   llvm::Value* out = l.Out(node);
   ForAxisRows(kb, s, [&](llvm::Value* base, llvm::Value*) {
     llvm::Value* dot = Slot(kb, kb.F32(), kb.F(0.0f));
-    kb.For(0, s.len, 1, [&](llvm::Value* j) {
-      llvm::Value* i = At(kb, base, j, s.inner);
-      llvm::Value* prod = b.CreateFMul(kb.Load(dy, i), kb.Load(y, i));
-      b.CreateStore(b.CreateFAdd(Get(kb, dot, kb.F32()), prod), dot);
-    }, "j");
+    kb.For(
+        0, s.len, 1,
+        [&](llvm::Value* j) {
+          llvm::Value* i = At(kb, base, j, s.inner);
+          llvm::Value* prod = b.CreateFMul(kb.Load(dy, i), kb.Load(y, i));
+          b.CreateStore(b.CreateFAdd(Get(kb, dot, kb.F32()), prod), dot);
+        },
+        "j");
     llvm::Value* d = Get(kb, dot, kb.F32());
-    kb.For(0, s.len, 1, [&](llvm::Value* j) {
-      llvm::Value* i = At(kb, base, j, s.inner);
-      kb.Store(b.CreateFMul(kb.Load(y, i), b.CreateFSub(kb.Load(dy, i), d)), out, i);
-    }, "j");
+    kb.For(
+        0, s.len, 1,
+        [&](llvm::Value* j) {
+          llvm::Value* i = At(kb, base, j, s.inner);
+          kb.Store(b.CreateFMul(kb.Load(y, i), b.CreateFSub(kb.Load(dy, i), d)), out, i);
+        },
+        "j");
   });
   l.EndKernel();
 }
@@ -394,19 +448,22 @@ void EmitSoftmaxCrossEntropy(Lowering& l, const Node& node) {
   llvm::Value* logits = l.In(node, 0);
   llvm::Value* labels = l.In(node, 1);
   llvm::Value* total = Slot(kb, kb.F32(), kb.F(0.0f));
-  kb.For(0, batch, 1, [&](llvm::Value* r) {
-    llvm::Value* base = b.CreateMul(r, kb.I(classes));
-    llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
-    llvm::Value* max = RowMax(kb, logits, base, classes, 1);
-    llvm::Value* sum = ExpRow(kb, logits, nullptr, base, classes, 1, max);
-    // A label outside [0, C) is never read through: its row contributes NaN.
-    llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
-    llvm::Value* loss = b.CreateFAdd(b.CreateFSub(max, picked),
-                                     b.CreateUnaryIntrinsic(llvm::Intrinsic::log, sum));
-    loss = b.CreateSelect(kb.InRange(label, classes), loss,
-                          kb.F(std::numeric_limits<float>::quiet_NaN()));
-    b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);
-  }, "b");
+  kb.For(
+      0, batch, 1,
+      [&](llvm::Value* r) {
+        llvm::Value* base = b.CreateMul(r, kb.I(classes));
+        llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
+        llvm::Value* max = RowMax(kb, logits, base, classes, 1);
+        llvm::Value* sum = ExpRow(kb, logits, nullptr, base, classes, 1, max);
+        // A label outside [0, C) is never read through: its row contributes NaN.
+        llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
+        llvm::Value* loss = b.CreateFAdd(b.CreateFSub(max, picked),
+                                         b.CreateUnaryIntrinsic(llvm::Intrinsic::log, sum));
+        loss = b.CreateSelect(kb.InRange(label, classes), loss,
+                              kb.F(std::numeric_limits<float>::quiet_NaN()));
+        b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);
+      },
+      "b");
   llvm::Value* mean = b.CreateFDiv(Get(kb, total, kb.F32()), kb.F(static_cast<float>(batch)));
   kb.Store(mean, l.Out(node), kb.I(0));
   l.EndKernel();
@@ -424,21 +481,24 @@ void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node) {
   llvm::Value* logits = l.In(node, 0);
   llvm::Value* labels = l.In(node, 1);
   llvm::Value* out = l.Out(node);
-  llvm::Value* scale = b.CreateFDiv(kb.Load(l.In(node, 2), kb.I(0)),
-                                    kb.F(static_cast<float>(batch)));
+  llvm::Value* scale =
+      b.CreateFDiv(kb.Load(l.In(node, 2), kb.I(0)), kb.F(static_cast<float>(batch)));
   ForTaskRows(kb, per, batch, [&](llvm::Value* r) {
     llvm::Value* base = b.CreateMul(r, kb.I(classes));
     llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
     llvm::Value* valid = kb.InRange(label, classes);
     llvm::Value* max = RowMax(kb, logits, base, classes, 1);
     llvm::Value* sum = ExpRow(kb, logits, out, base, classes, 1, max);
-    kb.For(0, classes, 1, [&](llvm::Value* j) {
-      llvm::Value* i = b.CreateAdd(base, j);
-      llvm::Value* prob = b.CreateFDiv(kb.Load(out, i), sum);
-      llvm::Value* hot = b.CreateSelect(b.CreateICmpEQ(j, label), kb.F(1.0f), kb.F(0.0f));
-      llvm::Value* g = b.CreateFMul(b.CreateFSub(prob, hot), scale);
-      kb.Store(b.CreateSelect(valid, g, kb.F(std::numeric_limits<float>::quiet_NaN())), out, i);
-    }, "j");
+    kb.For(
+        0, classes, 1,
+        [&](llvm::Value* j) {
+          llvm::Value* i = b.CreateAdd(base, j);
+          llvm::Value* prob = b.CreateFDiv(kb.Load(out, i), sum);
+          llvm::Value* hot = b.CreateSelect(b.CreateICmpEQ(j, label), kb.F(1.0f), kb.F(0.0f));
+          llvm::Value* g = b.CreateFMul(b.CreateFSub(prob, hot), scale);
+          kb.Store(b.CreateSelect(valid, g, kb.F(std::numeric_limits<float>::quiet_NaN())), out, i);
+        },
+        "j");
   });
   l.EndKernel();
 }

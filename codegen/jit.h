@@ -14,7 +14,7 @@
 namespace kiln {
 
 struct JitOptions {
-  int threads = 2;  // Including the calling thread.
+  int threads = 2;       // Including the calling thread.
   bool keep_ir = false;  // Keep the optimized LLVM IR for inspection (JitInfo::llvm_ir).
   bool optimize = true;
   int compile_threads = 2;  // LLVM modules compiled in parallel.
@@ -45,8 +45,8 @@ class JitExecutable : public Executable {
   virtual int threads() const = 0;
 };
 
-// Verifies `graph`, runs the pass pipeline (OptimizeGraph) and compiles the result. Errors (including LLVM's) come back as a Status; the graph can
-// still run on the interpreter.
+// Verifies `graph`, runs the pass pipeline (OptimizeGraph) and compiles the result. Errors
+// (including LLVM's) come back as a Status; the graph can still run on the interpreter.
 absl::StatusOr<std::unique_ptr<JitExecutable>> CreateJit(Graph graph,
                                                          const JitOptions& options = {});
 

@@ -127,8 +127,8 @@ absl::StatusOr<std::vector<void*>> JitCompiler::Compile(std::vector<Unit> units,
       llvm::raw_string_ostream os(*dump_ir);
       unit.module->print(os, nullptr);
     }
-    if (auto s = ToStatus(jit_->addIRModule(llvm::orc::ThreadSafeModule(
-                              std::move(unit.module), std::move(unit.context))),
+    if (auto s = ToStatus(jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(unit.module),
+                                                                        std::move(unit.context))),
                           "adding a module to the JIT");
         !s.ok()) {
       return s;
@@ -141,10 +141,10 @@ absl::StatusOr<std::vector<void*>> JitCompiler::Compile(std::vector<Unit> units,
     mangled.push_back(jit_->mangleAndIntern(name));
     lookup.add(mangled.back());
   }
-  auto found = Take(jit_->getExecutionSession().lookup(
-                        llvm::orc::makeJITDylibSearchOrder(&jit_->getMainJITDylib()),
-                        std::move(lookup)),
-                    "compiling the kernels");
+  auto found =
+      Take(jit_->getExecutionSession().lookup(
+               llvm::orc::makeJITDylibSearchOrder(&jit_->getMainJITDylib()), std::move(lookup)),
+           "compiling the kernels");
   if (!found.ok()) return found.status();
   std::vector<void*> addresses;
   for (const auto& name : mangled) addresses.push_back(found->at(name).getAddress().toPtr<void*>());

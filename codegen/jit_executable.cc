@@ -50,10 +50,10 @@ class Jit final : public JitExecutable {
     const char* dump_path = std::getenv("KILN_DUMP_IR");
     std::vector<std::string> symbols;
     for (const codegen::Launch& launch : lowering.launches()) symbols.push_back(launch.symbol);
-    KILN_ASSIGN_OR_RETURN(std::vector<void*> addresses,
-                          compiler_->Compile(std::move(modules), symbols,
-                                             options.keep_ir || dump_path ? &info_.llvm_ir
-                                                                          : nullptr));
+    KILN_ASSIGN_OR_RETURN(
+        std::vector<void*> addresses,
+        compiler_->Compile(std::move(modules), symbols,
+                           options.keep_ir || dump_path ? &info_.llvm_ir : nullptr));
     if (dump_path) {  // Debugging aid: KILN_DUMP_IR=file writes the optimized LLVM IR.
       if (FILE* f = std::fopen(dump_path, "w")) {
         std::fwrite(info_.llvm_ir.data(), 1, info_.llvm_ir.size(), f);
@@ -82,7 +82,6 @@ class Jit final : public JitExecutable {
     return absl::OkStatus();
   }
 
-
   absl::Status Run() override {
     for (size_t k = 0; k < kernels_.size(); ++k) RunKernel(static_cast<int>(k));
     return absl::OkStatus();
@@ -98,12 +97,13 @@ class Jit final : public JitExecutable {
   absl::StatusOr<Tensor> GetTensor(absl::string_view name) const override {
     NodeId id = graph_.Find(name);
     if (id < 0) return absl::NotFoundError(absl::StrCat("no node named '", name, "'"));
-    const bool kept = IsSource(graph_.node(id).op) ||
-                      std::find(graph_.outputs().begin(), graph_.outputs().end(), id) !=
-                          graph_.outputs().end();
+    const bool kept =
+        IsSource(graph_.node(id).op) ||
+        std::find(graph_.outputs().begin(), graph_.outputs().end(), id) != graph_.outputs().end();
     if (!kept) {
       return absl::FailedPreconditionError(
-          absl::StrCat("node '", name, "' is an intermediate value the JIT's memory plan reuses; "
+          absl::StrCat("node '", name,
+                       "' is an intermediate value the JIT's memory plan reuses; "
                        "make it a graph output to read it"));
     }
     Tensor t(graph_.node(id).type);

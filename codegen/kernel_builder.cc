@@ -4,10 +4,12 @@
 
 namespace kiln::codegen {
 
-KernelBuilder::KernelBuilder(llvm::Module& module, std::string cpu, std::string features,
-                             int lanes)
-    : module_(module), b_(module.getContext()), cpu_(std::move(cpu)),
-      features_(std::move(features)), lanes_(lanes) {
+KernelBuilder::KernelBuilder(llvm::Module& module, std::string cpu, std::string features, int lanes)
+    : module_(module),
+      b_(module.getContext()),
+      cpu_(std::move(cpu)),
+      features_(std::move(features)),
+      lanes_(lanes) {
   // FMA contraction only: results stay close to the interpreter's, and reductions keep their
   // order (so they do not depend on the thread count).
   llvm::FastMathFlags fmf;
@@ -17,8 +19,8 @@ KernelBuilder::KernelBuilder(llvm::Module& module, std::string cpu, std::string 
 
 void KernelBuilder::Begin(const std::string& name) {
   auto* ptr = b_.getPtrTy();
-  auto* type = llvm::FunctionType::get(b_.getVoidTy(), {ptr, b_.getInt64Ty(), b_.getInt64Ty()},
-                                       false);
+  auto* type =
+      llvm::FunctionType::get(b_.getVoidTy(), {ptr, b_.getInt64Ty(), b_.getInt64Ty()}, false);
   fn_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, module_);
   fn_->addFnAttr("target-cpu", cpu_);
   fn_->addFnAttr("target-features", features_);
@@ -101,8 +103,8 @@ llvm::Value* KernelBuilder::VLoad(llvm::Value* base, llvm::Value* index, int lan
 }
 
 void KernelBuilder::VStore(llvm::Value* value, llvm::Value* base, llvm::Value* index, int valid) {
-  const int lanes = static_cast<int>(llvm::cast<llvm::FixedVectorType>(value->getType())
-                                         ->getNumElements());
+  const int lanes =
+      static_cast<int>(llvm::cast<llvm::FixedVectorType>(value->getType())->getNumElements());
   llvm::Value* p = Ptr(base, index);
   if (valid >= lanes) {
     b_.CreateAlignedStore(value, p, llvm::Align(4));

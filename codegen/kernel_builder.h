@@ -17,8 +17,8 @@ struct Launch {
   std::string symbol;
   int64_t tasks = 1;
   int64_t grain = 1;
-  int node = -1;        // The IR node it computes (for profiles).
-  double flops = 0;     // Useful floating-point work of the whole launch.
+  int node = -1;     // The IR node it computes (for profiles).
+  double flops = 0;  // Useful floating-point work of the whole launch.
 };
 
 class KernelBuilder {

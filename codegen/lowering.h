@@ -58,15 +58,15 @@ void EmitUnary(Lowering& l, const Node& node);           // Relu, Sigmoid, Tanh
 void EmitActivationGrad(Lowering& l, const Node& node);  // ReluGrad, SigmoidGrad, TanhGrad
 void EmitBiasAdd(Lowering& l, const Node& node);
 void EmitBroadcast(Lowering& l, const Node& node);
-void EmitUpdate(Lowering& l, const Node& node);  // Assign, ApplySgd, ApplyAdam
+void EmitUpdate(Lowering& l, const Node& node);              // Assign, ApplySgd, ApplyAdam
 void EmitElementwiseProgram(Lowering& l, const Node& node);  // Fused Elementwise
-void EmitReduce(Lowering& l, const Node& node);  // ReduceSum, ReduceMean, ReduceMax
+void EmitReduce(Lowering& l, const Node& node);              // ReduceSum, ReduceMean, ReduceMax
 void EmitArgMax(Lowering& l, const Node& node);
 void EmitSoftmax(Lowering& l, const Node& node);
 void EmitSoftmaxGrad(Lowering& l, const Node& node);
 void EmitSoftmaxCrossEntropy(Lowering& l, const Node& node);
 void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node);
-void EmitPool(Lowering& l, const Node& node);      // MaxPool2D, AvgPool2D
+void EmitPool(Lowering& l, const Node& node);  // MaxPool2D, AvgPool2D
 // MaxPool2DGrad, AvgPool2DGrad, FusedMaxPool2DGrad (mask dx by x > 0).
 void EmitPoolGrad(Lowering& l, const Node& node);
 void EmitConv2D(Lowering& l, const Node& node);  // Conv2D, FusedConv2D

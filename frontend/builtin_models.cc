@@ -15,8 +15,12 @@ Conv2DOptions Relu() {
 // Conv2D(64, 3x3, relu) -> MaxPool(2) -> Conv2D(64, 3x3, relu) -> MaxPool(2) -> Flatten
 //   -> Dense(128, relu) -> Dense(10, softmax): 243,786 parameters.
 std::vector<Layer> SeedCnn() {
-  return {Conv2D(64, {3, 3}, Relu()), MaxPooling2D({2, 2}), Conv2D(64, {3, 3}, Relu()),
-          MaxPooling2D({2, 2}),       Flatten(),           Dense(128, "relu"),
+  return {Conv2D(64, {3, 3}, Relu()),
+          MaxPooling2D({2, 2}),
+          Conv2D(64, {3, 3}, Relu()),
+          MaxPooling2D({2, 2}),
+          Flatten(),
+          Dense(128, "relu"),
           Dense(10, "softmax")};
 }
 
@@ -43,8 +47,8 @@ absl::StatusOr<Model> BuiltinModel(const std::string& name, uint64_t seed) {
     return Model::Sequential(name, image, Dnn(), seed);
   }
   if (name == "mnist-exercise") return Model::Sequential(name, image, Exercise(), seed);
-  return absl::NotFoundError(absl::StrCat("unknown model '", name, "'; built-in models: ",
-                                          absl::StrJoin(BuiltinModelNames(), ", ")));
+  return absl::NotFoundError(absl::StrCat(
+      "unknown model '", name, "'; built-in models: ", absl::StrJoin(BuiltinModelNames(), ", ")));
 }
 
 }  // namespace kiln

@@ -108,8 +108,8 @@ class FashionJsonParser {
     return absl::OkStatus();
   }
   void SkipSpace() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' ||
-                                s_[pos_] == '\t')) {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t')) {
       ++pos_;
     }
   }
@@ -216,15 +216,14 @@ absl::StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::strin
 
 absl::StatusOr<TrainTest> LoadMnist(const std::string& dir) {
   TrainTest tt;
-  KILN_ASSIGN_OR_RETURN(tt.train, LoadIdx(dir + "/train-images-idx3-ubyte",
-                                          dir + "/train-labels-idx1-ubyte"));
-  KILN_ASSIGN_OR_RETURN(tt.test, LoadIdx(dir + "/t10k-images-idx3-ubyte",
-                                         dir + "/t10k-labels-idx1-ubyte"));
+  KILN_ASSIGN_OR_RETURN(
+      tt.train, LoadIdx(dir + "/train-images-idx3-ubyte", dir + "/train-labels-idx1-ubyte"));
+  KILN_ASSIGN_OR_RETURN(tt.test,
+                        LoadIdx(dir + "/t10k-images-idx3-ubyte", dir + "/t10k-labels-idx1-ubyte"));
   return tt;
 }
 
-absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, int64_t kTrain,
-                                           int64_t kTest) {
+absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, int64_t kTrain, int64_t kTest) {
   std::vector<uint8_t> train_pixels, test_pixels;
   std::vector<int32_t> train_labels, test_labels;
   for (int c = 0; c < kClasses; ++c) {
@@ -234,9 +233,8 @@ absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, int64_t kTrai
     int64_t rows = 0;
     KILN_RETURN_IF_ERROR(FashionJsonParser(path, text).Parse(&pixels, &rows));
     if (rows < kTrain + kTest) {
-      return FileError(path, absl::StrCat("has ", rows, " images, need at least ",
-                                          kTrain + kTest, " for a ", kTrain, "/", kTest,
-                                          " split"));
+      return FileError(path, absl::StrCat("has ", rows, " images, need at least ", kTrain + kTest,
+                                          " for a ", kTrain, "/", kTest, " split"));
     }
     train_pixels.insert(train_pixels.end(), pixels.begin(), pixels.begin() + kTrain * 784);
     test_pixels.insert(test_pixels.end(), pixels.begin() + kTrain * 784,
@@ -264,16 +262,16 @@ absl::StatusOr<TrainTest> LoadDataset(const std::string& name, bool fetch_if_mis
   const std::string probe = name == "mnist" ? dir + "/t10k-labels-idx1-ubyte" : dir + "/9.json";
   if (!Exists(probe)) {
     if (!fetch_if_missing) {
-      return absl::NotFoundError(absl::StrCat(name, " is not in ", dir,
-                                              "; run scripts/fetch_data.sh ", name));
+      return absl::NotFoundError(
+          absl::StrCat(name, " is not in ", dir, "; run scripts/fetch_data.sh ", name));
     }
     const std::string script = absl::StrCat(KILN_SOURCE_DIR, "/scripts/fetch_data.sh");
     if (!Exists(script)) {
-      return absl::NotFoundError(absl::StrCat(name, " is not in ", dir, " and the fetch script ",
-                                              script, " is missing"));
+      return absl::NotFoundError(
+          absl::StrCat(name, " is not in ", dir, " and the fetch script ", script, " is missing"));
     }
-    const std::string cmd = absl::StrCat("KILN_DATA='", DataDir(), "' bash '", script, "' ", name,
-                                         " >&2");
+    const std::string cmd =
+        absl::StrCat("KILN_DATA='", DataDir(), "' bash '", script, "' ", name, " >&2");
     if (std::system(cmd.c_str()) != 0) {
       return absl::UnavailableError(absl::StrCat("fetching ", name, " failed (see above)"));
     }

@@ -102,9 +102,8 @@ absl::Status Model::LoadState(Executable* exe) const {
       continue;
     }
     auto s = optimizer_state_.find(node.name);
-    KILN_RETURN_IF_ERROR(exe->SetTensor(node.name, s != optimizer_state_.end()
-                                                       ? s->second
-                                                       : Tensor(node.type)));
+    KILN_RETURN_IF_ERROR(
+        exe->SetTensor(node.name, s != optimizer_state_.end() ? s->second : Tensor(node.type)));
   }
   return absl::OkStatus();
 }
@@ -127,8 +126,7 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
   KILN_RETURN_IF_ERROR(CheckData(*this, train));
   if (options.epochs < 0 || options.batch_size <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("epochs must be >= 0 and batch size > 0, got ",
-                                                   options.epochs, " and ",
-                                                   options.batch_size));
+                                                   options.epochs, " and ", options.batch_size));
   }
   if (options.validation) KILN_RETURN_IF_ERROR(CheckData(*this, *options.validation));
   const int64_t n = train.size();

@@ -45,9 +45,8 @@ absl::StatusOr<NodeId> GraphBuilder::Input(const std::string& name, const Dims& 
   dims.insert(dims.end(), shape.begin(), shape.end());
   for (int64_t d : shape) {
     if (d <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input '", name, "': dimensions must be positive, got ",
-                       DimsToString(shape)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", name, "': dimensions must be positive, got ", DimsToString(shape)));
     }
   }
   return graph_.AddSource(OpKind::kInput, name, {DType::kF32, dims});
@@ -60,8 +59,8 @@ absl::StatusOr<NodeId> GraphBuilder::LabelInput(const std::string& name, const D
 }
 
 absl::StatusOr<NodeId> GraphBuilder::AddParameter(const std::string& name, Dims dims, Init init) {
-  KILN_ASSIGN_OR_RETURN(NodeId id, graph_.AddSource(OpKind::kParameter, name,
-                                                    {DType::kF32, std::move(dims)}));
+  KILN_ASSIGN_OR_RETURN(NodeId id,
+                        graph_.AddSource(OpKind::kParameter, name, {DType::kF32, std::move(dims)}));
   parameters_.emplace_back(name, init);
   return id;
 }
@@ -98,25 +97,26 @@ absl::StatusOr<NodeId> GraphBuilder::Conv2D(NodeId x, int64_t filters, Window ke
   if (in.size() != 4) {
     return LayerError(context, "expects a 4-D (batch, height, width, channels) input");
   }
-  if (filters <= 0) return LayerError(context, absl::StrCat("filters must be positive, got ", filters));
+  if (filters <= 0)
+    return LayerError(context, absl::StrCat("filters must be positive, got ", filters));
   if (kernel[0] <= 0 || kernel[1] <= 0) {
-    return LayerError(context, absl::StrCat("kernel size must be positive, got ", kernel[0], "x",
-                                            kernel[1]));
+    return LayerError(
+        context, absl::StrCat("kernel size must be positive, got ", kernel[0], "x", kernel[1]));
   }
   KILN_ASSIGN_OR_RETURN(
-      NodeId w, AddParameter(absl::StrCat(layer, "/kernel"),
-                             {kernel[0], kernel[1], in[3], filters}, Init::kGlorotUniform));
+      NodeId w, AddParameter(absl::StrCat(layer, "/kernel"), {kernel[0], kernel[1], in[3], filters},
+                             Init::kGlorotUniform));
   std::vector<NodeId> inputs = {x, w};
   if (options.use_bias) {
-    KILN_ASSIGN_OR_RETURN(NodeId b, AddParameter(absl::StrCat(layer, "/bias"), {filters},
-                                                 Init::kZeros));
+    KILN_ASSIGN_OR_RETURN(NodeId b,
+                          AddParameter(absl::StrCat(layer, "/bias"), {filters}, Init::kZeros));
     inputs.push_back(b);
   }
   const bool has_act = !options.activation.empty() && options.activation != "linear";
   Attrs attrs = {{"strides", AttrValue::Ints({options.strides[0], options.strides[1]})},
                  {"padding", AttrValue::Str(options.padding)}};
-  auto conv = graph_.AddOp(OpKind::kConv2D, has_act ? absl::StrCat(layer, "/conv") : layer,
-                           inputs, attrs);
+  auto conv =
+      graph_.AddOp(OpKind::kConv2D, has_act ? absl::StrCat(layer, "/conv") : layer, inputs, attrs);
   if (!conv.ok()) return Wrap(context, conv.status());
   auto out = ApplyActivation(*conv, options.activation, layer, /*final_name=*/true);
   if (!out.ok()) return Wrap(context, out.status());
@@ -162,8 +162,8 @@ absl::StatusOr<NodeId> GraphBuilder::Flatten(NodeId x, const std::string& name) 
   const Dims& in = graph_.node(x).type.dims;
   int64_t features = 1;
   for (size_t i = 1; i < in.size(); ++i) features *= in[i];
-  auto out = graph_.AddOp(OpKind::kReshape, layer, {x},
-                          {{"shape", AttrValue::Ints({in[0], features})}});
+  auto out =
+      graph_.AddOp(OpKind::kReshape, layer, {x}, {{"shape", AttrValue::Ints({in[0], features})}});
   if (!out.ok()) return Wrap(context, out.status());
   layers_.push_back({layer, "Flatten", *out, 0, 0});
   return *out;
@@ -179,16 +179,16 @@ absl::StatusOr<NodeId> GraphBuilder::Dense(NodeId x, int64_t units, const std::s
     return LayerError(context, "expects a 2-D (batch, features) input; add a Flatten layer first");
   }
   if (units <= 0) return LayerError(context, absl::StrCat("units must be positive, got ", units));
-  KILN_ASSIGN_OR_RETURN(NodeId w, AddParameter(absl::StrCat(layer, "/kernel"), {in[1], units},
-                                               Init::kGlorotUniform));
+  KILN_ASSIGN_OR_RETURN(
+      NodeId w, AddParameter(absl::StrCat(layer, "/kernel"), {in[1], units}, Init::kGlorotUniform));
   KILN_ASSIGN_OR_RETURN(NodeId b,
                         AddParameter(absl::StrCat(layer, "/bias"), {units}, Init::kZeros));
   const bool has_act = !activation.empty() && activation != "linear";
   auto mm = graph_.AddOp(OpKind::kMatMul, absl::StrCat(layer, "/matmul"), {x, w},
                          {{"transpose_a", AttrValue::Int(0)}, {"transpose_b", AttrValue::Int(0)}});
   if (!mm.ok()) return Wrap(context, mm.status());
-  auto biased = graph_.AddOp(OpKind::kBiasAdd, has_act ? absl::StrCat(layer, "/bias_add") : layer,
-                             {*mm, b});
+  auto biased =
+      graph_.AddOp(OpKind::kBiasAdd, has_act ? absl::StrCat(layer, "/bias_add") : layer, {*mm, b});
   if (!biased.ok()) return Wrap(context, biased.status());
   auto out = ApplyActivation(*biased, activation, layer, /*final_name=*/true);
   if (!out.ok()) return Wrap(context, out.status());
@@ -207,7 +207,8 @@ absl::StatusOr<NodeId> GraphBuilder::Activation(NodeId x, const std::string& act
   }
   auto out = ApplyActivation(x, activation, layer, /*final_name=*/true);
   if (!out.ok()) return Wrap(context, out.status());
-  layers_.push_back({layer, "Activation", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_});
+  layers_.push_back(
+      {layer, "Activation", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_});
   return *out;
 }
 

@@ -1,5 +1,5 @@
-// The functional builder: Keras-style layers emitted as IR nodes into a graph of a fixed batch size.
-// Sequential models use it too; graphs that are not a chain call it directly.
+// The functional builder: Keras-style layers emitted as IR nodes into a graph of a fixed batch
+// size. Sequential models use it too; graphs that are not a chain call it directly.
 #ifndef KILN_FRONTEND_GRAPH_BUILDER_H_
 #define KILN_FRONTEND_GRAPH_BUILDER_H_
 
@@ -53,8 +53,7 @@ class GraphBuilder {
   absl::StatusOr<NodeId> Conv2D(NodeId x, int64_t filters, Window kernel,
                                 const Conv2DOptions& options = {});
   absl::StatusOr<NodeId> MaxPooling2D(NodeId x, Window pool, const PoolOptions& options = {});
-  absl::StatusOr<NodeId> AveragePooling2D(NodeId x, Window pool,
-                                          const PoolOptions& options = {});
+  absl::StatusOr<NodeId> AveragePooling2D(NodeId x, Window pool, const PoolOptions& options = {});
   absl::StatusOr<NodeId> Flatten(NodeId x, const std::string& name = "");
   absl::StatusOr<NodeId> Dense(NodeId x, int64_t units, const std::string& activation = "",
                                const std::string& name = "");

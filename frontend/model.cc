@@ -10,7 +10,8 @@
 namespace kiln {
 
 Layer Conv2D(int64_t filters, Window kernel, Conv2DOptions options) {
-  return {"Conv2D", [=](GraphBuilder& b, NodeId x) { return b.Conv2D(x, filters, kernel, options); }};
+  return {"Conv2D",
+          [=](GraphBuilder& b, NodeId x) { return b.Conv2D(x, filters, kernel, options); }};
 }
 Layer MaxPooling2D(Window pool, PoolOptions options) {
   return {"MaxPooling2D",
@@ -24,8 +25,7 @@ Layer Flatten(std::string name) {
   return {"Flatten", [=](GraphBuilder& b, NodeId x) { return b.Flatten(x, name); }};
 }
 Layer Dense(int64_t units, std::string activation, std::string name) {
-  return {"Dense",
-          [=](GraphBuilder& b, NodeId x) { return b.Dense(x, units, activation, name); }};
+  return {"Dense", [=](GraphBuilder& b, NodeId x) { return b.Dense(x, units, activation, name); }};
 }
 
 absl::StatusOr<Model> Model::Sequential(std::string name, Dims input_shape,
@@ -100,12 +100,13 @@ absl::StatusOr<Tensor> Model::Predict(const Tensor& images, int64_t batch_size, 
   const Dims& d = images.dims();
   if (images.dtype() != DType::kF32 || d.size() != input_shape_.size() + 1 ||
       !std::equal(input_shape_.begin(), input_shape_.end(), d.begin() + 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model '", name_, "' expects images f32[N,", DimsToString(input_shape_).substr(1),
-                     ", got ", TypeToString(images.type())));
+    return absl::InvalidArgumentError(absl::StrCat("model '", name_, "' expects images f32[N,",
+                                                   DimsToString(input_shape_).substr(1), ", got ",
+                                                   TypeToString(images.type())));
   }
   if (batch_size <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("batch size must be positive, got ", batch_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch size must be positive, got ", batch_size));
   }
   const int64_t n = d[0];
   const int64_t per_image = NumElements(input_shape_);

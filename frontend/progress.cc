@@ -20,8 +20,11 @@ std::string Duration(double seconds) {
 }  // namespace
 
 ProgressBar::ProgressBar(int64_t total_steps, FILE* out)
-    : total_(total_steps), out_(out), tty_(isatty(fileno(out)) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : total_(total_steps),
+      out_(out),
+      tty_(isatty(fileno(out)) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 std::string ProgressBar::Line(int64_t step, int64_t total, double elapsed_s, const Logs& logs,
                               bool finished) {

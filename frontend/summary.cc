@@ -41,7 +41,8 @@ std::string Model::Summary() const {
   const Graph& g = fwd->graph;
   std::string out = absl::StrCat("Model: \"", name_, "\"\n", std::string(kWidth, '_'), "\n");
   const char* row = " %-32s %-22s %-11s %-13s %s\n";
-  absl::StrAppendFormat(&out, row, "Layer (type)", "Output Shape", "Param #", "FLOPs", "Act. memory");
+  absl::StrAppendFormat(&out, row, "Layer (type)", "Output Shape", "Param #", "FLOPs",
+                        "Act. memory");
   out += std::string(kWidth, '=') + "\n";
   int64_t total_params = 0, total_flops = 0;
   int64_t total_bytes = NumElements(g.node(fwd->input).type.dims) * 4;

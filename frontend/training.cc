@@ -1,11 +1,10 @@
 #include "frontend/training.h"
 
 #include <cstdio>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include <thread>
-
 #include "autodiff/differentiate.h"
 #include "codegen/jit.h"
 #include "frontend/model.h"
@@ -64,8 +63,9 @@ absl::StatusOr<std::unique_ptr<Executable>> CreateExecutable(Graph graph, Backen
   switch (backend) {
     case Backend::kJit: {
       JitOptions options;
-      options.threads = threads > 0 ? threads
-                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+      options.threads = threads > 0
+                            ? threads
+                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
       KILN_ASSIGN_OR_RETURN(std::unique_ptr<JitExecutable> jit,
                             CreateJit(std::move(graph), options));
       return std::unique_ptr<Executable>(std::move(jit));
@@ -92,15 +92,16 @@ absl::StatusOr<LossGraph> BuildLoss(const Model& model, int64_t batch) {
                      "': sparse categorical cross-entropy needs a last layer with softmax"));
   }
   Graph& g = fwd.graph;
-  KILN_ASSIGN_OR_RETURN(NodeId labels, g.AddSource(OpKind::kInput, "label", {DType::kI32, {batch}}));
-  KILN_ASSIGN_OR_RETURN(NodeId loss, g.AddOp(OpKind::kSoftmaxCrossEntropy, "loss",
-                                             {fwd.logits, labels}));
+  KILN_ASSIGN_OR_RETURN(NodeId labels,
+                        g.AddSource(OpKind::kInput, "label", {DType::kI32, {batch}}));
+  KILN_ASSIGN_OR_RETURN(NodeId loss,
+                        g.AddOp(OpKind::kSoftmaxCrossEntropy, "loss", {fwd.logits, labels}));
   KILN_ASSIGN_OR_RETURN(NodeId predicted, g.AddOp(OpKind::kArgMax, "predicted", {fwd.logits},
                                                   {{"axis", AttrValue::Int(-1)}}));
   KILN_ASSIGN_OR_RETURN(NodeId correct, g.AddOp(OpKind::kEqual, "correct", {predicted, labels}));
-  KILN_ASSIGN_OR_RETURN(NodeId accuracy, g.AddOp(OpKind::kReduceMean, "accuracy", {correct},
-                                                 {{"axes", AttrValue::Ints({0})},
-                                                  {"keepdims", AttrValue::Int(0)}}));
+  KILN_ASSIGN_OR_RETURN(NodeId accuracy,
+                        g.AddOp(OpKind::kReduceMean, "accuracy", {correct},
+                                {{"axes", AttrValue::Ints({0})}, {"keepdims", AttrValue::Int(0)}}));
   g.set_outputs({loss, accuracy});
   return LossGraph{std::move(g), loss};
 }
@@ -116,8 +117,7 @@ absl::StatusOr<Graph> BuildEvalGraph(const Model& model, int64_t batch) {
   return EliminateDeadCode(lg.graph);
 }
 
-absl::StatusOr<Graph> BuildTrainingGraph(const Model& model, int64_t batch,
-                                         const Optimizer& opt) {
+absl::StatusOr<Graph> BuildTrainingGraph(const Model& model, int64_t batch, const Optimizer& opt) {
   KILN_ASSIGN_OR_RETURN(LossGraph lg, BuildLoss(model, batch));
   Graph& g = lg.graph;
   std::vector<NodeId> params;
@@ -128,9 +128,9 @@ absl::StatusOr<Graph> BuildTrainingGraph(const Model& model, int64_t batch,
   NodeId t = -1;
   if (opt.kind == Optimizer::Kind::kAdam) {
     KILN_ASSIGN_OR_RETURN(NodeId step, Slot(g, "optimizer/step", {DType::kF32, {}}));
-    KILN_ASSIGN_OR_RETURN(NodeId one, g.AddSource(OpKind::kConstant, "optimizer/one",
-                                                  {DType::kF32, {}},
-                                                  {{"value", AttrValue::Floats({1.0f})}}));
+    KILN_ASSIGN_OR_RETURN(NodeId one,
+                          g.AddSource(OpKind::kConstant, "optimizer/one", {DType::kF32, {}},
+                                      {{"value", AttrValue::Floats({1.0f})}}));
     KILN_ASSIGN_OR_RETURN(t, g.AddOp(OpKind::kAdd, "optimizer/t", {step, one}));
     KILN_RETURN_IF_ERROR(g.AddOp(OpKind::kAssign, "update/optimizer/step", {step, t}).status());
   }
@@ -186,7 +186,9 @@ class ThresholdCallback : public Callback {
 class EarlyStoppingCallback : public Callback {
  public:
   EarlyStoppingCallback(std::string monitor, int patience, double min_delta)
-      : monitor_(std::move(monitor)), patience_(patience), min_delta_(min_delta),
+      : monitor_(std::move(monitor)),
+        patience_(patience),
+        min_delta_(min_delta),
         lower_is_better_(monitor_.find("loss") != std::string::npos) {}
   void OnEpochEnd(int, const Logs& logs, bool* stop) override {
     auto it = logs.find(monitor_);

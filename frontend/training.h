@@ -21,9 +21,9 @@ struct Optimizer {
   enum class Kind { kSgd, kAdam };
   Kind kind = Kind::kAdam;
   double learning_rate = 0.001;
-  double momentum = 0.0;  // SGD.
-  bool nesterov = false;  // SGD.
-  double weight_decay = 0.0;  // SGD, decoupled as in Keras.
+  double momentum = 0.0;                              // SGD.
+  bool nesterov = false;                              // SGD.
+  double weight_decay = 0.0;                          // SGD, decoupled as in Keras.
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  // Adam.
 
   static Optimizer Sgd(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false,

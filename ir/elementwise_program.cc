@@ -17,10 +17,14 @@ struct TokenInfo {
 };
 
 constexpr TokenInfo kTokens[] = {
-    {ElementwiseInstr::kAdd, "add", 2},           {ElementwiseInstr::kSub, "sub", 2},
-    {ElementwiseInstr::kMul, "mul", 2},           {ElementwiseInstr::kDiv, "div", 2},
-    {ElementwiseInstr::kRelu, "relu", 1},         {ElementwiseInstr::kSigmoid, "sigmoid", 1},
-    {ElementwiseInstr::kTanh, "tanh", 1},         {ElementwiseInstr::kReluGrad, "relu_grad", 2},
+    {ElementwiseInstr::kAdd, "add", 2},
+    {ElementwiseInstr::kSub, "sub", 2},
+    {ElementwiseInstr::kMul, "mul", 2},
+    {ElementwiseInstr::kDiv, "div", 2},
+    {ElementwiseInstr::kRelu, "relu", 1},
+    {ElementwiseInstr::kSigmoid, "sigmoid", 1},
+    {ElementwiseInstr::kTanh, "tanh", 1},
+    {ElementwiseInstr::kReluGrad, "relu_grad", 2},
     {ElementwiseInstr::kSigmoidGrad, "sigmoid_grad", 2},
     {ElementwiseInstr::kTanhGrad, "tanh_grad", 2},
 };
@@ -43,16 +47,26 @@ int ElementwiseArity(ElementwiseInstr::Kind kind) {
 
 absl::StatusOr<ElementwiseInstr::Kind> ElementwiseKindOf(OpKind op) {
   switch (op) {
-    case OpKind::kAdd: return ElementwiseInstr::kAdd;
-    case OpKind::kSub: return ElementwiseInstr::kSub;
-    case OpKind::kMul: return ElementwiseInstr::kMul;
-    case OpKind::kDiv: return ElementwiseInstr::kDiv;
-    case OpKind::kRelu: return ElementwiseInstr::kRelu;
-    case OpKind::kSigmoid: return ElementwiseInstr::kSigmoid;
-    case OpKind::kTanh: return ElementwiseInstr::kTanh;
-    case OpKind::kReluGrad: return ElementwiseInstr::kReluGrad;
-    case OpKind::kSigmoidGrad: return ElementwiseInstr::kSigmoidGrad;
-    case OpKind::kTanhGrad: return ElementwiseInstr::kTanhGrad;
+    case OpKind::kAdd:
+      return ElementwiseInstr::kAdd;
+    case OpKind::kSub:
+      return ElementwiseInstr::kSub;
+    case OpKind::kMul:
+      return ElementwiseInstr::kMul;
+    case OpKind::kDiv:
+      return ElementwiseInstr::kDiv;
+    case OpKind::kRelu:
+      return ElementwiseInstr::kRelu;
+    case OpKind::kSigmoid:
+      return ElementwiseInstr::kSigmoid;
+    case OpKind::kTanh:
+      return ElementwiseInstr::kTanh;
+    case OpKind::kReluGrad:
+      return ElementwiseInstr::kReluGrad;
+    case OpKind::kSigmoidGrad:
+      return ElementwiseInstr::kSigmoidGrad;
+    case OpKind::kTanhGrad:
+      return ElementwiseInstr::kTanhGrad;
     default:
       return absl::InvalidArgumentError(absl::StrCat(OpName(op), " is not elementwise"));
   }
@@ -67,8 +81,8 @@ absl::StatusOr<std::vector<ElementwiseInstr>> ParseElementwiseProgram(absl::stri
     if (absl::StartsWith(tok, "in")) {
       int index;
       if (!absl::SimpleAtoi(tok.substr(2), &index) || index < 0 || index >= num_inputs) {
-        return absl::InvalidArgumentError(absl::StrCat("program input '", tok, "' is not one of ",
-                                                       num_inputs, " inputs"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("program input '", tok, "' is not one of ", num_inputs, " inputs"));
       }
       instr.input = index;
       ++depth;
@@ -79,8 +93,8 @@ absl::StatusOr<std::vector<ElementwiseInstr>> ParseElementwiseProgram(absl::stri
           instr.kind = t.kind;
           found = true;
           if (depth < t.arity) {
-            return absl::InvalidArgumentError(absl::StrCat("program op '", tok, "' needs ",
-                                                           t.arity, " operands"));
+            return absl::InvalidArgumentError(
+                absl::StrCat("program op '", tok, "' needs ", t.arity, " operands"));
           }
           depth -= t.arity - 1;
         }
@@ -97,18 +111,28 @@ absl::StatusOr<std::vector<ElementwiseInstr>> ParseElementwiseProgram(absl::stri
 
 float EvalElementwise(ElementwiseInstr::Kind kind, float a, float b) {
   switch (kind) {
-    case ElementwiseInstr::kInput: return a;
-    case ElementwiseInstr::kAdd: return a + b;
-    case ElementwiseInstr::kSub: return a - b;
-    case ElementwiseInstr::kMul: return a * b;
-    case ElementwiseInstr::kDiv: return a / b;
-    case ElementwiseInstr::kRelu: return a < 0 ? 0.0f : a;
+    case ElementwiseInstr::kInput:
+      return a;
+    case ElementwiseInstr::kAdd:
+      return a + b;
+    case ElementwiseInstr::kSub:
+      return a - b;
+    case ElementwiseInstr::kMul:
+      return a * b;
+    case ElementwiseInstr::kDiv:
+      return a / b;
+    case ElementwiseInstr::kRelu:
+      return a < 0 ? 0.0f : a;
     case ElementwiseInstr::kSigmoid:
       return a >= 0 ? 1.0f / (1.0f + std::exp(-a)) : std::exp(a) / (1.0f + std::exp(a));
-    case ElementwiseInstr::kTanh: return std::tanh(a);
-    case ElementwiseInstr::kReluGrad: return a > 0 ? b : 0.0f;
-    case ElementwiseInstr::kSigmoidGrad: return b * a * (1.0f - a);
-    case ElementwiseInstr::kTanhGrad: return b * (1.0f - a * a);
+    case ElementwiseInstr::kTanh:
+      return std::tanh(a);
+    case ElementwiseInstr::kReluGrad:
+      return a > 0 ? b : 0.0f;
+    case ElementwiseInstr::kSigmoidGrad:
+      return b * a * (1.0f - a);
+    case ElementwiseInstr::kTanhGrad:
+      return b * (1.0f - a * a);
   }
   return 0;
 }

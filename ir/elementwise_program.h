@@ -13,8 +13,19 @@
 namespace kiln {
 
 struct ElementwiseInstr {
-  enum Kind { kInput, kAdd, kSub, kMul, kDiv, kRelu, kSigmoid, kTanh, kReluGrad, kSigmoidGrad,
-              kTanhGrad };
+  enum Kind {
+    kInput,
+    kAdd,
+    kSub,
+    kMul,
+    kDiv,
+    kRelu,
+    kSigmoid,
+    kTanh,
+    kReluGrad,
+    kSigmoidGrad,
+    kTanhGrad
+  };
   Kind kind;
   int input = -1;  // kInput: which node input.
 };

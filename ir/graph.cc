@@ -29,8 +29,7 @@ const std::string& Node::GetStr(const std::string& key) const {
   return GetAttr(*this, key, AttrKind::kStr).s;
 }
 
-absl::StatusOr<NodeId> Graph::AddSource(OpKind op, std::string name, TensorType type,
-                                        Attrs attrs) {
+absl::StatusOr<NodeId> Graph::AddSource(OpKind op, std::string name, TensorType type, Attrs attrs) {
   if (!IsSource(op)) {
     return absl::InvalidArgumentError(absl::StrCat(OpName(op), " is not a source op"));
   }
@@ -47,8 +46,8 @@ absl::StatusOr<NodeId> Graph::AddSource(OpKind op, std::string name, TensorType 
   }
   auto inferred = InferType(node, {});
   if (!inferred.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("node '", node.name, "' (", OpName(op),
-                                                   "): ", inferred.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("node '", node.name, "' (", OpName(op), "): ", inferred.status().message()));
   }
   return AddRaw(std::move(node));
 }
@@ -102,8 +101,8 @@ absl::StatusOr<std::vector<NodeId>> Graph::TopologicalOrder() const {
   for (const Node& node : nodes_) {
     for (NodeId in : node.inputs) {
       if (in < 0 || in >= n) {
-        return absl::InvalidArgumentError(absl::StrCat("node '", node.name,
-                                                       "' has a dangling input (id ", in, ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("node '", node.name, "' has a dangling input (id ", in, ")"));
       }
       users[in].push_back(node.id);
       ++pending[node.id];
@@ -166,8 +165,8 @@ absl::Status Verify(const Graph& graph) {
   for (const Node& node : graph.nodes()) {
     for (NodeId in : node.inputs) {
       if (IsSink(graph.node(in).op)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "node '", node.name, "' reads the update op '", graph.node(in).name, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("node '", node.name, "' reads the update op '", graph.node(in).name, "'"));
       }
     }
     for (int i = 0; i < NumMutatedInputs(node.op); ++i) {

@@ -193,8 +193,8 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
           return Fail(absl::StrCat("bias ", TypeToString(in[2]), " must be [", w.dims[3], "]"));
         }
       }
-      return InferWindow(x, {w.dims[0], w.dims[1]}, node.GetInts("strides"),
-                         node.GetStr("padding"), w.dims[3], "kernel");
+      return InferWindow(x, {w.dims[0], w.dims[1]}, node.GetInts("strides"), node.GetStr("padding"),
+                         w.dims[3], "kernel");
     }
     case OpKind::kMaxPool2D:
     case OpKind::kAvgPool2D: {
@@ -208,8 +208,8 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       const Dims& shape = node.GetInts("shape");
       KILN_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(shape));
       if (n != NumElements(in[0].dims)) {
-        return Fail(absl::StrCat("cannot reshape ", TypeToString(in[0]), " to ",
-                                 DimsToString(shape)));
+        return Fail(
+            absl::StrCat("cannot reshape ", TypeToString(in[0]), " to ", DimsToString(shape)));
       }
       return TensorType{in[0].dtype, shape};
     }
@@ -249,8 +249,8 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));
       KILN_RETURN_IF_ERROR(ExpectF32(in[1], "bias"));
       if (in[0].rank() < 1 || in[1].dims != Dims{in[0].dims.back()}) {
-        return Fail(absl::StrCat("bias ", TypeToString(in[1]),
-                                 " must match the last dimension of ", TypeToString(in[0])));
+        return Fail(absl::StrCat("bias ", TypeToString(in[1]), " must match the last dimension of ",
+                                 TypeToString(in[0])));
       }
       return in[0];
     }
@@ -289,10 +289,9 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       KILN_RETURN_IF_ERROR(CheckedNumElements(shape).status());
       TensorType x{DType::kF32, shape};
-      KILN_ASSIGN_OR_RETURN(TensorType y, InferWindow(x, {in[1].dims[0], in[1].dims[1]},
-                                                      node.GetInts("strides"),
-                                                      node.GetStr("padding"), in[1].dims[3],
-                                                      "kernel"));
+      KILN_ASSIGN_OR_RETURN(TensorType y,
+                            InferWindow(x, {in[1].dims[0], in[1].dims[1]}, node.GetInts("strides"),
+                                        node.GetStr("padding"), in[1].dims[3], "kernel"));
       if (y != in[0]) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
       return x;
     }
@@ -303,9 +302,9 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
         return Fail(absl::StrCat("filter_shape ", DimsToString(shape),
                                  " must be HWIO with the input's ", in[0].dims[3], " channels"));
       }
-      KILN_ASSIGN_OR_RETURN(TensorType y, InferWindow(in[0], {shape[0], shape[1]},
-                                                      node.GetInts("strides"),
-                                                      node.GetStr("padding"), shape[3], "kernel"));
+      KILN_ASSIGN_OR_RETURN(TensorType y,
+                            InferWindow(in[0], {shape[0], shape[1]}, node.GetInts("strides"),
+                                        node.GetStr("padding"), shape[3], "kernel"));
       if (y != in[1]) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
       return TensorType{DType::kF32, shape};
     }
@@ -331,8 +330,8 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
     case OpKind::kSoftmaxGrad:
       KILN_RETURN_IF_ERROR(ExpectF32(in[0], "y"));
       if (in[0] != in[1]) {
-        return Fail(absl::StrCat("y ", TypeToString(in[0]), " and dy ", TypeToString(in[1]),
-                                 " differ"));
+        return Fail(
+            absl::StrCat("y ", TypeToString(in[0]), " and dy ", TypeToString(in[1]), " differ"));
       }
       if (node.op == OpKind::kSoftmaxGrad) {
         KILN_RETURN_IF_ERROR(NormalizeAxis(node.GetInt("axis"), in[0].rank()).status());
@@ -359,8 +358,8 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       KILN_RETURN_IF_ERROR(ExpectF32(logits, "logits"));
       KILN_RETURN_IF_ERROR(ExpectRank(logits, 2, "logits"));
       if (in[1].dtype != DType::kI32 || in[1].dims != Dims{logits.dims[0]}) {
-        return Fail(absl::StrCat("labels must be i32[", logits.dims[0], "], got ",
-                                 TypeToString(in[1])));
+        return Fail(
+            absl::StrCat("labels must be i32[", logits.dims[0], "], got ", TypeToString(in[1])));
       }
       if (node.op == OpKind::kSoftmaxCrossEntropy) return TensorType{DType::kF32, {}};
       if (in[2] != TensorType{DType::kF32, {}}) return Fail("dloss must be f32[]");
@@ -368,8 +367,8 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
     }
     case OpKind::kEqual:
       if (in[0] != in[1]) {
-        return Fail(absl::StrCat("operands differ: ", TypeToString(in[0]), " vs ",
-                                 TypeToString(in[1])));
+        return Fail(
+            absl::StrCat("operands differ: ", TypeToString(in[0]), " vs ", TypeToString(in[1])));
       }
       return TensorType{DType::kF32, in[0].dims};
     case OpKind::kElementwise: {

@@ -12,9 +12,9 @@
 #define KILN_CONCAT_(a, b) KILN_CONCAT_INNER_(a, b)
 
 // Returns early from the enclosing function when `expr` yields a non-OK status.
-#define KILN_RETURN_IF_ERROR(expr)              \
-  do {                                          \
-    ::absl::Status kiln_status_ = (expr);       \
+#define KILN_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status kiln_status_ = (expr);        \
     if (!kiln_status_.ok()) return kiln_status_; \
   } while (0)
 
@@ -28,12 +28,12 @@
   KILN_ASSIGN_OR_RETURN_IMPL_(KILN_CONCAT_(kiln_statusor_, __LINE__), lhs, expr)
 
 // Internal invariant: a bug in Kiln, not a user error.
-#define KILN_CHECK(cond)                                                        \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
+#define KILN_CHECK(cond)                                                              \
+  do {                                                                                \
+    if (!(cond)) {                                                                    \
       std::fprintf(stderr, "%s:%d: internal error: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                             \
-    }                                                                           \
+      std::abort();                                                                   \
+    }                                                                                 \
   } while (0)
 
 #endif  // KILN_IR_STATUS_H_

@@ -19,7 +19,8 @@ const char* DTypeName(DType dtype) {
 absl::StatusOr<DType> ParseDType(absl::string_view text) {
   if (text == "f32") return DType::kF32;
   if (text == "i32") return DType::kI32;
-  return absl::InvalidArgumentError(absl::StrCat("unknown dtype '", text, "' (expected f32 or i32)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown dtype '", text, "' (expected f32 or i32)"));
 }
 
 absl::StatusOr<int64_t> CheckedNumElements(const Dims& dims) {
@@ -53,7 +54,9 @@ int64_t NumElements(const Dims& dims) {
   return *n;
 }
 
-std::string DimsToString(const Dims& dims) { return absl::StrCat("[", absl::StrJoin(dims, ","), "]"); }
+std::string DimsToString(const Dims& dims) {
+  return absl::StrCat("[", absl::StrJoin(dims, ","), "]");
+}
 
 std::string TypeToString(const TensorType& type) {
   return absl::StrCat(DTypeName(type.dtype), DimsToString(type.dims));

@@ -112,7 +112,6 @@ class Interpreter final : public Executable {
     return absl::OkStatus();
   }
 
-
   absl::Status Run() override {
     kernels::Inputs in;
     for (NodeId id : order_) {

@@ -52,7 +52,8 @@ void Conv2D(const Node& node, const Inputs& in, Tensor* out) {
   const Tensor& x = *in[0];
   const Tensor& filter = *in[1];
   const float* bias = in.size() > 2 ? in[2]->f32() : nullptr;
-  const WindowGeometry w = MakeWindowGeometry(node, x.dims(), out->dims(), filter.dims()[0], filter.dims()[1]);
+  const WindowGeometry w =
+      MakeWindowGeometry(node, x.dims(), out->dims(), filter.dims()[0], filter.dims()[1]);
   const float* xv = x.f32();
   const float* fv = filter.f32();
   float* ov = out->f32();

@@ -81,7 +81,8 @@ double LogSumExp(const float* row, int64_t len) {
 void Conv2DBackpropInput(const Node& node, const Inputs& in, Tensor* out) {
   const Tensor& dy = *in[0];
   const Tensor& filter = *in[1];
-  const WindowGeometry g = MakeWindowGeometry(node, out->dims(), dy.dims(), filter.dims()[0], filter.dims()[1]);
+  const WindowGeometry g =
+      MakeWindowGeometry(node, out->dims(), dy.dims(), filter.dims()[0], filter.dims()[1]);
   const float* dyv = dy.f32();
   const float* fv = filter.f32();
   float* dx = out->f32();
@@ -107,7 +108,8 @@ void Conv2DBackpropInput(const Node& node, const Inputs& in, Tensor* out) {
 void Conv2DBackpropFilter(const Node& node, const Inputs& in, Tensor* out) {
   const Tensor& x = *in[0];
   const Tensor& dy = *in[1];
-  const WindowGeometry g = MakeWindowGeometry(node, x.dims(), dy.dims(), out->dims()[0], out->dims()[1]);
+  const WindowGeometry g =
+      MakeWindowGeometry(node, x.dims(), dy.dims(), out->dims()[0], out->dims()[1]);
   const float* xv = x.f32();
   const float* dyv = dy.f32();
   float* dw = out->f32();

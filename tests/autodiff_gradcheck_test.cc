@@ -125,8 +125,7 @@ class Case {
 
   NodeId Param(const std::string& name, const Dims& dims, std::vector<float> values = {}) {
     if (values.empty()) values = Uniform(Count(dims), ++seed_ * 7919);
-    auto id = g_.AddSource(OpKind::kParameter, name, F32(dims),
-                           {{"trainable", AttrValue::Int(1)}});
+    auto id = g_.AddSource(OpKind::kParameter, name, F32(dims), {{"trainable", AttrValue::Int(1)}});
     EXPECT_TRUE(id.ok()) << id.status();
     if (!id.ok()) return -1;
     feeds_[name] = Tensor::F32(dims, values);
@@ -198,8 +197,8 @@ class Case {
 
 struct ConvCase {
   std::string name;
-  Dims x;                      // NHWC.
-  int64_t kh, kw, cout;        // Filter [kh, kw, Cin, cout].
+  Dims x;                // NHWC.
+  int64_t kh, kw, cout;  // Filter [kh, kw, Cin, cout].
   int64_t sh, sw;
   const char* padding;
   bool bias;
@@ -215,28 +214,27 @@ TEST_P(Conv2DGradTest, MatchesFiniteDifferences) {
   NodeId w = t.Param("w", {c.kh, c.kw, c.x[3], c.cout});
   std::vector<NodeId> inputs = {x, w};
   if (c.bias) inputs.push_back(t.Param("b", {c.cout}));
-  NodeId y = t.Op(OpKind::kConv2D, "conv", inputs,
-                  {{"strides", AttrValue::Ints({c.sh, c.sw})},
-                   {"padding", AttrValue::Str(c.padding)}});
+  NodeId y =
+      t.Op(OpKind::kConv2D, "conv", inputs,
+           {{"strides", AttrValue::Ints({c.sh, c.sw})}, {"padding", AttrValue::Str(c.padding)}});
   ASSERT_GE(y, 0);
   t.ProjectAndCheck(y);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, Conv2DGradTest,
-    ::testing::Values(
-        ConvCase{"Valid3x3S1Bias", {2, 5, 6, 2}, 3, 3, 3, 1, 1, "valid", true},
-        ConvCase{"Valid2x2S1NoBias", {1, 4, 4, 3}, 2, 2, 2, 1, 1, "valid", false},
-        ConvCase{"Valid3x3S2OddBias", {2, 7, 7, 2}, 3, 3, 2, 2, 2, "valid", true},
-        ConvCase{"Valid3x3S2EvenNoBias", {1, 8, 6, 2}, 3, 3, 3, 2, 2, "valid", false},
-        ConvCase{"Same3x3S1OddBias", {1, 5, 5, 2}, 3, 3, 3, 1, 1, "same", true},
-        ConvCase{"Same3x3S1EvenNoBias", {2, 4, 6, 1}, 3, 3, 2, 1, 1, "same", false},
-        ConvCase{"Same3x3S2EvenBias", {2, 6, 8, 1}, 3, 3, 2, 2, 2, "same", true},
-        ConvCase{"Same3x3S2OddNoBias", {1, 7, 5, 2}, 3, 3, 2, 2, 2, "same", false},
-        ConvCase{"Valid2x3S1Bias", {2, 5, 6, 2}, 2, 3, 3, 1, 1, "valid", true},
-        ConvCase{"Same2x3S1NoBias", {1, 4, 5, 2}, 2, 3, 2, 1, 1, "same", false},
-        ConvCase{"Valid2x3S1x2Bias", {1, 5, 7, 2}, 2, 3, 2, 1, 2, "valid", true},
-        ConvCase{"Same2x3S2Bias", {2, 5, 7, 3}, 2, 3, 2, 2, 2, "same", true}),
+    ::testing::Values(ConvCase{"Valid3x3S1Bias", {2, 5, 6, 2}, 3, 3, 3, 1, 1, "valid", true},
+                      ConvCase{"Valid2x2S1NoBias", {1, 4, 4, 3}, 2, 2, 2, 1, 1, "valid", false},
+                      ConvCase{"Valid3x3S2OddBias", {2, 7, 7, 2}, 3, 3, 2, 2, 2, "valid", true},
+                      ConvCase{"Valid3x3S2EvenNoBias", {1, 8, 6, 2}, 3, 3, 3, 2, 2, "valid", false},
+                      ConvCase{"Same3x3S1OddBias", {1, 5, 5, 2}, 3, 3, 3, 1, 1, "same", true},
+                      ConvCase{"Same3x3S1EvenNoBias", {2, 4, 6, 1}, 3, 3, 2, 1, 1, "same", false},
+                      ConvCase{"Same3x3S2EvenBias", {2, 6, 8, 1}, 3, 3, 2, 2, 2, "same", true},
+                      ConvCase{"Same3x3S2OddNoBias", {1, 7, 5, 2}, 3, 3, 2, 2, 2, "same", false},
+                      ConvCase{"Valid2x3S1Bias", {2, 5, 6, 2}, 2, 3, 3, 1, 1, "valid", true},
+                      ConvCase{"Same2x3S1NoBias", {1, 4, 5, 2}, 2, 3, 2, 1, 1, "same", false},
+                      ConvCase{"Valid2x3S1x2Bias", {1, 5, 7, 2}, 2, 3, 2, 1, 2, "valid", true},
+                      ConvCase{"Same2x3S2Bias", {2, 5, 7, 3}, 2, 3, 2, 2, 2, "same", true}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------------------------
@@ -330,8 +328,7 @@ TEST_P(BiasAddGradTest, MatchesFiniteDifferences) {
   t.ProjectAndCheck(y);
 }
 
-INSTANTIATE_TEST_SUITE_P(Ranks, BiasAddGradTest,
-                         ::testing::Values(Dims{3, 5}, Dims{2, 3, 4, 3}),
+INSTANTIATE_TEST_SUITE_P(Ranks, BiasAddGradTest, ::testing::Values(Dims{3, 5}, Dims{2, 3, 4, 3}),
                          [](const ::testing::TestParamInfo<Dims>& info) {
                            return "Rank" + std::to_string(info.param.size());
                          });
@@ -366,10 +363,10 @@ INSTANTIATE_TEST_SUITE_P(
                                          Operands::kScalarRight)),
     [](const ::testing::TestParamInfo<std::tuple<OpKind, Operands>>& info) {
       const Operands o = std::get<1>(info.param);
-      return std::string(OpName(std::get<0>(info.param))) +
-             (o == Operands::kEqual        ? "_Equal"
-              : o == Operands::kScalarLeft ? "_ScalarLeft"
-                                           : "_ScalarRight");
+      return std::string(OpName(std::get<0>(info.param))) + (o == Operands::kEqual ? "_Equal"
+                                                             : o == Operands::kScalarLeft
+                                                                 ? "_ScalarLeft"
+                                                                 : "_ScalarRight");
     });
 
 // ---------------------------------------------------------------------------------------------
@@ -415,14 +412,15 @@ TEST_P(SoftmaxGradTest, MatchesFiniteDifferences) {
   t.ProjectAndCheck(y);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Axes, SoftmaxGradTest,
-    ::testing::Values(SoftmaxCase{"Rank2AxisMinus1", {3, 5}, -1},
-                      SoftmaxCase{"Rank2Axis0", {4, 3}, 0},
-                      SoftmaxCase{"Rank3Axis1", {2, 4, 3}, 1},
-                      SoftmaxCase{"Rank3Axis0", {3, 2, 4}, 0},
-                      SoftmaxCase{"Rank3AxisMinus1", {2, 3, 4}, -1}),
-    [](const ::testing::TestParamInfo<SoftmaxCase>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Axes, SoftmaxGradTest,
+                         ::testing::Values(SoftmaxCase{"Rank2AxisMinus1", {3, 5}, -1},
+                                           SoftmaxCase{"Rank2Axis0", {4, 3}, 0},
+                                           SoftmaxCase{"Rank3Axis1", {2, 4, 3}, 1},
+                                           SoftmaxCase{"Rank3Axis0", {3, 2, 4}, 0},
+                                           SoftmaxCase{"Rank3AxisMinus1", {2, 3, 4}, -1}),
+                         [](const ::testing::TestParamInfo<SoftmaxCase>& info) {
+                           return info.param.name;
+                         });
 
 // ---------------------------------------------------------------------------------------------
 // Reductions and Broadcast.
@@ -453,13 +451,13 @@ TEST_P(ReduceGradTest, MatchesFiniteDifferences) {
 std::vector<ReduceCase> ReduceCases() {
   std::vector<ReduceCase> cases;
   const std::vector<std::pair<std::string, std::vector<int64_t>>> axes = {
-      {"Axis0", {0}}, {"Axis1", {1}}, {"AxisMinus1", {-1}}, {"Axes02", {0, 2}},
-      {"Axes12", {1, 2}}, {"AllAxes", {0, 1, 2}}};
+      {"Axis0", {0}},     {"Axis1", {1}},     {"AxisMinus1", {-1}},
+      {"Axes02", {0, 2}}, {"Axes12", {1, 2}}, {"AllAxes", {0, 1, 2}}};
   for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean}) {
     for (const auto& [name, a] : axes) {
       for (int64_t keep : {0, 1}) {
-        cases.push_back({std::string(OpName(op)) + "_" + name + "_Keep" + std::to_string(keep),
-                         op, a, keep});
+        cases.push_back(
+            {std::string(OpName(op)) + "_" + name + "_Keep" + std::to_string(keep), op, a, keep});
       }
     }
   }

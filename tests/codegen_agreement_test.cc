@@ -123,8 +123,8 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 // Every element within tol * max(1, max|ref|); NaN where ref is NaN; equal infinities.
 testing::AssertionResult Agree(const Tensor& ref, const Tensor& got, double tol) {
   if (ref.type() != got.type()) {
-    return testing::AssertionFailure() << "types differ: " << TypeToString(ref.type()) << " vs "
-                                       << TypeToString(got.type());
+    return testing::AssertionFailure()
+           << "types differ: " << TypeToString(ref.type()) << " vs " << TypeToString(got.type());
   }
   if (ref.dtype() == DType::kI32) {
     for (int64_t i = 0; i < ref.size(); ++i) {
@@ -152,9 +152,9 @@ testing::AssertionResult Agree(const Tensor& ref, const Tensor& got, double tol)
     if (d > worst) worst = d, worst_at = i;
   }
   if (worst > tol * scale) {
-    return testing::AssertionFailure() << "max |diff| " << worst << " at " << worst_at << " (ref "
-                                       << ref.f32()[worst_at] << ", jit " << got.f32()[worst_at]
-                                       << ") > " << tol << " * " << scale;
+    return testing::AssertionFailure()
+           << "max |diff| " << worst << " at " << worst_at << " (ref " << ref.f32()[worst_at]
+           << ", jit " << got.f32()[worst_at] << ") > " << tol << " * " << scale;
   }
   return testing::AssertionSuccess();
 }
@@ -227,41 +227,47 @@ void AddConvCases(std::vector<Case>& cases) {
     const int64_t oh = OutSize(s.h, s.kh, s.stride, s.padding);
     const int64_t ow = OutSize(s.w, s.kw, s.stride, s.padding);
     cases.push_back({std::string("Conv2D_") + s.name, kDense, [=](Builder& b) {
-      std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
-                                b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
-      if (s.bias) in.push_back(b.F32("bias", {s.cout}));
-      b.Op(OpKind::kConv2D, in, Window({s.stride, s.stride}, s.padding));
-    }});
-    cases.push_back({std::string("Conv2DBackpropInput_") + s.name, kDense, [=](Builder& b) {
-      Attrs a = Window({s.stride, s.stride}, s.padding);
-      a["input_shape"] = AttrValue::Ints({s.n, s.h, s.w, s.cin});
-      b.Op(OpKind::kConv2DBackpropInput,
-           {b.F32("dy", {s.n, oh, ow, s.cout}), b.F32("w", {s.kh, s.kw, s.cin, s.cout})}, a);
-    }});
-    cases.push_back({std::string("Conv2DBackpropFilter_") + s.name, kDense, [=](Builder& b) {
-      Attrs a = Window({s.stride, s.stride}, s.padding);
-      a["filter_shape"] = AttrValue::Ints({s.kh, s.kw, s.cin, s.cout});
-      b.Op(OpKind::kConv2DBackpropFilter,
-           {b.F32("x", {s.n, s.h, s.w, s.cin}), b.F32("dy", {s.n, oh, ow, s.cout})}, a);
-    }});
+                       std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
+                                                 b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
+                       if (s.bias) in.push_back(b.F32("bias", {s.cout}));
+                       b.Op(OpKind::kConv2D, in, Window({s.stride, s.stride}, s.padding));
+                     }});
+    cases.push_back(
+        {std::string("Conv2DBackpropInput_") + s.name, kDense, [=](Builder& b) {
+           Attrs a = Window({s.stride, s.stride}, s.padding);
+           a["input_shape"] = AttrValue::Ints({s.n, s.h, s.w, s.cin});
+           b.Op(OpKind::kConv2DBackpropInput,
+                {b.F32("dy", {s.n, oh, ow, s.cout}), b.F32("w", {s.kh, s.kw, s.cin, s.cout})}, a);
+         }});
+    cases.push_back(
+        {std::string("Conv2DBackpropFilter_") + s.name, kDense, [=](Builder& b) {
+           Attrs a = Window({s.stride, s.stride}, s.padding);
+           a["filter_shape"] = AttrValue::Ints({s.kh, s.kw, s.cin, s.cout});
+           b.Op(OpKind::kConv2DBackpropFilter,
+                {b.F32("x", {s.n, s.h, s.w, s.cin}), b.F32("dy", {s.n, oh, ow, s.cout})}, a);
+         }});
   }
 }
 
 void AddMatMulCases(std::vector<Case>& cases) {
-  struct Mm { const char* name; int64_t m, k, n; };
+  struct Mm {
+    const char* name;
+    int64_t m, k, n;
+  };
   for (const Mm& s : {Mm{"7x13x5", 7, 13, 5}, Mm{"64x1600x128", 64, 1600, 128},
                       Mm{"1x10x1", 1, 10, 1}, Mm{"33x17x40", 33, 17, 40},
                       Mm{"9x11x80", 9, 11, 80}}) {  // 80: a partial last block of vectors.
     for (int ta = 0; ta < 2; ++ta) {
       for (int tb = 0; tb < 2; ++tb) {
-        const std::string name = std::string("MatMul_") + s.name + "_T" + std::to_string(ta) +
-                                 std::to_string(tb);
-        cases.push_back({name, kDense, [=](Builder& b) {
-          NodeId a = b.F32("a", ta ? Dims{s.k, s.m} : Dims{s.m, s.k});
-          NodeId c = b.F32("b", tb ? Dims{s.n, s.k} : Dims{s.k, s.n});
-          b.Op(OpKind::kMatMul, {a, c},
-               {{"transpose_a", AttrValue::Int(ta)}, {"transpose_b", AttrValue::Int(tb)}});
-        }});
+        const std::string name =
+            std::string("MatMul_") + s.name + "_T" + std::to_string(ta) + std::to_string(tb);
+        cases.push_back(
+            {name, kDense, [=](Builder& b) {
+               NodeId a = b.F32("a", ta ? Dims{s.k, s.m} : Dims{s.m, s.k});
+               NodeId c = b.F32("b", tb ? Dims{s.n, s.k} : Dims{s.k, s.n});
+               b.Op(OpKind::kMatMul, {a, c},
+                    {{"transpose_a", AttrValue::Int(ta)}, {"transpose_b", AttrValue::Int(tb)}});
+             }});
       }
     }
   }
@@ -292,22 +298,25 @@ void AddPoolCases(std::vector<Case>& cases) {
       const std::string suffix = std::string(s.name) + (ties ? "_Ties" : "");
       // Small integers force ties: the first strict max must win in both backends.
       const float lo = ties ? -2 : -1, hi = ties ? 2 : 1;
-      cases.push_back({"MaxPool2D_" + suffix, kElementwise, [=](Builder& b) {
-        b.Op(OpKind::kMaxPool2D, {b.F32("x", {s.n, s.h, s.w, s.c}, lo, hi, ties)}, a);
-      }});
-      cases.push_back({"MaxPool2DGrad_" + suffix, kElementwise, [=](Builder& b) {
-        b.Op(OpKind::kMaxPool2DGrad,
-             {b.F32("x", {s.n, s.h, s.w, s.c}, lo, hi, ties), b.F32("dy", {s.n, oh, ow, s.c})}, a);
-      }});
+      cases.push_back(
+          {"MaxPool2D_" + suffix, kElementwise, [=](Builder& b) {
+             b.Op(OpKind::kMaxPool2D, {b.F32("x", {s.n, s.h, s.w, s.c}, lo, hi, ties)}, a);
+           }});
+      cases.push_back(
+          {"MaxPool2DGrad_" + suffix, kElementwise, [=](Builder& b) {
+             b.Op(OpKind::kMaxPool2DGrad,
+                  {b.F32("x", {s.n, s.h, s.w, s.c}, lo, hi, ties), b.F32("dy", {s.n, oh, ow, s.c})},
+                  a);
+           }});
       if (ties) continue;
       cases.push_back({"AvgPool2D_" + suffix, kElementwise, [=](Builder& b) {
-        b.Op(OpKind::kAvgPool2D, {b.F32("x", {s.n, s.h, s.w, s.c})}, a);
-      }});
+                         b.Op(OpKind::kAvgPool2D, {b.F32("x", {s.n, s.h, s.w, s.c})}, a);
+                       }});
       cases.push_back({"AvgPool2DGrad_" + suffix, kElementwise, [=](Builder& b) {
-        Attrs ga = a;
-        ga["input_shape"] = AttrValue::Ints({s.n, s.h, s.w, s.c});
-        b.Op(OpKind::kAvgPool2DGrad, {b.F32("dy", {s.n, oh, ow, s.c})}, ga);
-      }});
+                         Attrs ga = a;
+                         ga["input_shape"] = AttrValue::Ints({s.n, s.h, s.w, s.c});
+                         b.Op(OpKind::kAvgPool2DGrad, {b.F32("dy", {s.n, oh, ow, s.c})}, ga);
+                       }});
     }
   }
 }
@@ -317,7 +326,13 @@ Attrs Axes(Dims axes, int keepdims) {
 }
 
 void AddReduceCases(std::vector<Case>& cases) {
-  struct R { const char* name; Dims dims; Dims axes; int keep; double tol; };
+  struct R {
+    const char* name;
+    Dims dims;
+    Dims axes;
+    int keep;
+    double tol;
+  };
   const R shapes[] = {
       {"BiasGrad4D", {4, 6, 6, 20}, {0, 1, 2}, 0, kReduction},
       {"BiasGradSeed", {16, 24, 24, 64}, {0, 1, 2}, 0, kDense},
@@ -336,31 +351,44 @@ void AddReduceCases(std::vector<Case>& cases) {
     for (const R& s : shapes) {
       const std::string name = std::string(OpName(op)) + "_" + s.name;
       cases.push_back({name, s.tol, [=](Builder& b) {
-        b.Op(op, {b.F32("x", s.dims, -1, 1, op == OpKind::kReduceMax)}, Axes(s.axes, s.keep));
-      }});
+                         b.Op(op, {b.F32("x", s.dims, -1, 1, op == OpKind::kReduceMax)},
+                              Axes(s.axes, s.keep));
+                       }});
     }
   }
-  struct A { const char* name; Dims dims; int64_t axis; bool i32; };
+  struct A {
+    const char* name;
+    Dims dims;
+    int64_t axis;
+    bool i32;
+  };
   for (const A& s : {A{"Last", {7, 13}, -1, false}, A{"First", {7, 13}, 0, false},
                      A{"Middle", {3, 5, 4}, 1, false}, A{"I32Ties", {6, 9}, 1, true},
                      A{"F32Ties", {5, 8, 3}, 1, false}, A{"Single", {4, 1}, 1, false}}) {
     cases.push_back({std::string("ArgMax_") + s.name, 0, [=](Builder& b) {
-      const bool ties = std::string(s.name) == "F32Ties";
-      NodeId x = s.i32 ? b.I32("x", s.dims, -2, 2) : b.F32("x", s.dims, -2, 2, ties);
-      b.Op(OpKind::kArgMax, {x}, {{"axis", AttrValue::Int(s.axis)}});
-    }});
+                       const bool ties = std::string(s.name) == "F32Ties";
+                       NodeId x =
+                           s.i32 ? b.I32("x", s.dims, -2, 2) : b.F32("x", s.dims, -2, 2, ties);
+                       b.Op(OpKind::kArgMax, {x}, {{"axis", AttrValue::Int(s.axis)}});
+                     }});
   }
-  struct S { const char* name; Dims dims; int64_t axis; };
+  struct S {
+    const char* name;
+    Dims dims;
+    int64_t axis;
+  };
   for (const S& s : {S{"Last", {7, 13}, -1}, S{"First", {7, 13}, 0}, S{"Middle", {3, 5, 4}, 1},
                      S{"Wide", {4, 100}, 1}}) {
-    cases.push_back({std::string("Softmax_") + s.name, kReduction, [=](Builder& b) {
-      b.Op(OpKind::kSoftmax, {b.F32("x", s.dims, -5, 5)}, {{"axis", AttrValue::Int(s.axis)}});
-    }});
-    cases.push_back({std::string("SoftmaxGrad_") + s.name, kReduction, [=](Builder& b) {
-      NodeId x = b.F32("x", s.dims, -3, 3);
-      NodeId y = b.Op(OpKind::kSoftmax, {x}, {{"axis", AttrValue::Int(s.axis)}}, false);
-      b.Op(OpKind::kSoftmaxGrad, {y, b.F32("dy", s.dims)}, {{"axis", AttrValue::Int(s.axis)}});
-    }});
+    cases.push_back(
+        {std::string("Softmax_") + s.name, kReduction, [=](Builder& b) {
+           b.Op(OpKind::kSoftmax, {b.F32("x", s.dims, -5, 5)}, {{"axis", AttrValue::Int(s.axis)}});
+         }});
+    cases.push_back(
+        {std::string("SoftmaxGrad_") + s.name, kReduction, [=](Builder& b) {
+           NodeId x = b.F32("x", s.dims, -3, 3);
+           NodeId y = b.Op(OpKind::kSoftmax, {x}, {{"axis", AttrValue::Int(s.axis)}}, false);
+           b.Op(OpKind::kSoftmaxGrad, {y, b.F32("dy", s.dims)}, {{"axis", AttrValue::Int(s.axis)}});
+         }});
   }
   for (bool bad : {false, true}) {
     const std::string suffix = bad ? "_BadLabels" : "";
@@ -372,20 +400,22 @@ void AddReduceCases(std::vector<Case>& cases) {
       }
       return id;
     };
-    cases.push_back({"SoftmaxCrossEntropy" + suffix, kReduction, [=](Builder& b) {
-      b.Op(OpKind::kSoftmaxCrossEntropy, {b.F32("logits", {8, 10}, -4, 4), labels(b, 8, 10)});
-    }});
+    cases.push_back(
+        {"SoftmaxCrossEntropy" + suffix, kReduction, [=](Builder& b) {
+           b.Op(OpKind::kSoftmaxCrossEntropy, {b.F32("logits", {8, 10}, -4, 4), labels(b, 8, 10)});
+         }});
     cases.push_back({"SoftmaxCrossEntropyGrad" + suffix, kReduction, [=](Builder& b) {
-      NodeId lg = b.F32("logits", {8, 10}, -4, 4);
-      b.Op(OpKind::kSoftmaxCrossEntropyGrad, {lg, labels(b, 8, 10), b.F32("dloss", {}, 0.5, 2)});
-    }});
+                       NodeId lg = b.F32("logits", {8, 10}, -4, 4);
+                       b.Op(OpKind::kSoftmaxCrossEntropyGrad,
+                            {lg, labels(b, 8, 10), b.F32("dloss", {}, 0.5, 2)});
+                     }});
   }
   cases.push_back({"SoftmaxCrossEntropy_Batch64", kReduction, [=](Builder& b) {
-    NodeId lg = b.F32("logits", {64, 10}, -4, 4);
-    NodeId lb = b.I32("labels", {64}, 0, 9);
-    b.Op(OpKind::kSoftmaxCrossEntropy, {lg, lb});
-    b.Op(OpKind::kSoftmaxCrossEntropyGrad, {lg, lb, b.F32("dloss", {}, 1, 1)});
-  }});
+                     NodeId lg = b.F32("logits", {64, 10}, -4, 4);
+                     NodeId lb = b.I32("labels", {64}, 0, 9);
+                     b.Op(OpKind::kSoftmaxCrossEntropy, {lg, lb});
+                     b.Op(OpKind::kSoftmaxCrossEntropyGrad, {lg, lb, b.F32("dloss", {}, 1, 1)});
+                   }});
 }
 
 void AddElementwiseCases(std::vector<Case>& cases) {
@@ -393,115 +423,125 @@ void AddElementwiseCases(std::vector<Case>& cases) {
   for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv}) {
     const std::string n = OpName(op);
     cases.push_back({n + "_F32", kElementwise, [=](Builder& b) {
-      b.Op(op, {b.F32("a", d), b.F32("b", d, 0.5, 2)});
-    }});
+                       b.Op(op, {b.F32("a", d), b.F32("b", d, 0.5, 2)});
+                     }});
     cases.push_back({n + "_ScalarRhs", kElementwise, [=](Builder& b) {
-      b.Op(op, {b.F32("a", d), b.F32("b", {}, 0.5, 2)});
-    }});
+                       b.Op(op, {b.F32("a", d), b.F32("b", {}, 0.5, 2)});
+                     }});
     cases.push_back({n + "_ScalarLhs", kElementwise, [=](Builder& b) {
-      b.Op(op, {b.F32("a", {}, 0.5, 2), b.F32("b", d, 0.5, 2)});
-    }});
+                       b.Op(op, {b.F32("a", {}, 0.5, 2), b.F32("b", d, 0.5, 2)});
+                     }});
     cases.push_back({n + "_BothScalar", kElementwise, [=](Builder& b) {
-      b.Op(op, {b.F32("a", {}), b.F32("b", {}, 0.5, 2)});
-    }});
+                       b.Op(op, {b.F32("a", {}), b.F32("b", {}, 0.5, 2)});
+                     }});
     cases.push_back({n + "_I32", 0, [=](Builder& b) {  // Div: includes x / 0 (= 0).
-      b.Op(op, {b.I32("a", d, -1000, 1000), b.I32("b", d, -3, 3)});
-    }});
+                       b.Op(op, {b.I32("a", d, -1000, 1000), b.I32("b", d, -3, 3)});
+                     }});
     cases.push_back({n + "_I32ScalarRhs", 0, [=](Builder& b) {
-      b.Op(op, {b.I32("a", d, -1000, 1000), b.I32("b", {}, -3, -3)});
-    }});
+                       b.Op(op, {b.I32("a", d, -1000, 1000), b.I32("b", {}, -3, -3)});
+                     }});
   }
   cases.push_back({"Div_I32_MinByMinusOne", 0, [=](Builder& b) {
-    NodeId a = b.I32("a", {4}, std::numeric_limits<int32_t>::min(),
-                     std::numeric_limits<int32_t>::min());
-    b.Op(OpKind::kDiv, {a, b.I32("b", {4}, -1, -1)});
-  }});
+                     NodeId a = b.I32("a", {4}, std::numeric_limits<int32_t>::min(),
+                                      std::numeric_limits<int32_t>::min());
+                     b.Op(OpKind::kDiv, {a, b.I32("b", {4}, -1, -1)});
+                   }});
   cases.push_back({"Equal_F32", 0, [=](Builder& b) {
-    b.Op(OpKind::kEqual, {b.F32("a", d, -2, 2, true), b.F32("b", d, -2, 2, true)});
-  }});
+                     b.Op(OpKind::kEqual, {b.F32("a", d, -2, 2, true), b.F32("b", d, -2, 2, true)});
+                   }});
   cases.push_back({"Equal_I32", 0, [=](Builder& b) {
-    b.Op(OpKind::kEqual, {b.I32("a", {100}, 0, 3), b.I32("b", {100}, 0, 3)});
-  }});
+                     b.Op(OpKind::kEqual, {b.I32("a", {100}, 0, 3), b.I32("b", {100}, 0, 3)});
+                   }});
   for (OpKind op : {OpKind::kRelu, OpKind::kSigmoid, OpKind::kTanh}) {
-    cases.push_back({std::string(OpName(op)) + "_20000", kElementwise, [=](Builder& b) {
-      b.Op(op, {b.F32("x", {20000}, -8, 8)});
-    }});
+    cases.push_back({std::string(OpName(op)) + "_20000", kElementwise,
+                     [=](Builder& b) { b.Op(op, {b.F32("x", {20000}, -8, 8)}); }});
     cases.push_back({std::string(OpName(op)) + "_Odd", kElementwise, [=](Builder& b) {
-      b.Op(op, {b.F32("x", {3, 7}, -30, 30)});
-    }});
+                       b.Op(op, {b.F32("x", {3, 7}, -30, 30)});
+                     }});
   }
   const std::pair<OpKind, OpKind> grads[] = {{OpKind::kRelu, OpKind::kReluGrad},
                                              {OpKind::kSigmoid, OpKind::kSigmoidGrad},
                                              {OpKind::kTanh, OpKind::kTanhGrad}};
   for (const auto& [fwd, grad] : grads) {
     cases.push_back({OpName(grad), kElementwise, [=](Builder& b) {
-      NodeId y = b.Op(fwd, {b.F32("x", {9001}, -4, 4)}, {}, false);
-      b.Op(grad, {y, b.F32("dy", {9001})});
-    }});
+                       NodeId y = b.Op(fwd, {b.F32("x", {9001}, -4, 4)}, {}, false);
+                       b.Op(grad, {y, b.F32("dy", {9001})});
+                     }});
   }
   cases.push_back({"BiasAdd_3D", kElementwise, [=](Builder& b) {
-    b.Op(OpKind::kBiasAdd, {b.F32("x", {3, 7, 20}), b.F32("b", {20})});
-  }});
+                     b.Op(OpKind::kBiasAdd, {b.F32("x", {3, 7, 20}), b.F32("b", {20})});
+                   }});
   cases.push_back({"BiasAdd_Dense", kElementwise, [=](Builder& b) {
-    b.Op(OpKind::kBiasAdd, {b.F32("x", {64, 10}), b.F32("b", {10})});
-  }});
+                     b.Op(OpKind::kBiasAdd, {b.F32("x", {64, 10}), b.F32("b", {10})});
+                   }});
   cases.push_back({"Broadcast_Middle", 0, [=](Builder& b) {
-    b.Op(OpKind::kBroadcast, {b.F32("x", {3, 4})},
-         {{"shape", AttrValue::Ints({3, 5, 4})}, {"axes", AttrValue::Ints({1})}});
-  }});
-  cases.push_back({"Broadcast_Outer_I32", 0, [=](Builder& b) {
-    b.Op(OpKind::kBroadcast, {b.I32("x", {5}, -9, 9)},
-         {{"shape", AttrValue::Ints({2, 5, 3})}, {"axes", AttrValue::Ints({0, -1})}});
-  }});
+                     b.Op(OpKind::kBroadcast, {b.F32("x", {3, 4})},
+                          {{"shape", AttrValue::Ints({3, 5, 4})}, {"axes", AttrValue::Ints({1})}});
+                   }});
+  cases.push_back(
+      {"Broadcast_Outer_I32", 0, [=](Builder& b) {
+         b.Op(OpKind::kBroadcast, {b.I32("x", {5}, -9, 9)},
+              {{"shape", AttrValue::Ints({2, 5, 3})}, {"axes", AttrValue::Ints({0, -1})}});
+       }});
   cases.push_back({"Reshape_Constant_Add", 0, [=](Builder& b) {
-    auto c = b.g.AddSource(OpKind::kConstant, "c", TensorType{DType::kF32, {2, 3}},
-                           {{"value", AttrValue::Floats({1, 2, 3, 4, 5, 6})}});
-    NodeId r = b.Op(OpKind::kReshape, {b.F32("x", {3, 2})}, {{"shape", AttrValue::Ints({2, 3})}},
-                    false);
-    b.Op(OpKind::kAdd, {r, *c});
-  }});
+                     auto c = b.g.AddSource(OpKind::kConstant, "c", TensorType{DType::kF32, {2, 3}},
+                                            {{"value", AttrValue::Floats({1, 2, 3, 4, 5, 6})}});
+                     NodeId r = b.Op(OpKind::kReshape, {b.F32("x", {3, 2})},
+                                     {{"shape", AttrValue::Ints({2, 3})}}, false);
+                     b.Op(OpKind::kAdd, {r, *c});
+                   }});
 }
 
 void AddUpdateCases(std::vector<Case>& cases) {
   const Dims d = {5, 7};
   cases.push_back({"Assign", kElementwise, [=](Builder& b) {
-    b.Op(OpKind::kAssign, {b.Param("p", d), b.F32("v", d)}, {}, false);
-    b.compare = {"p"};
-    b.steps = 2;
-  }});
-  struct Sgd { const char* name; float momentum; int nesterov; float decay; };
+                     b.Op(OpKind::kAssign, {b.Param("p", d), b.F32("v", d)}, {}, false);
+                     b.compare = {"p"};
+                     b.steps = 2;
+                   }});
+  struct Sgd {
+    const char* name;
+    float momentum;
+    int nesterov;
+    float decay;
+  };
   for (const Sgd& s : {Sgd{"Plain", 0, 0, 0}, Sgd{"Momentum", 0.9f, 0, 0},
                        Sgd{"Nesterov", 0.9f, 1, 0}, Sgd{"WeightDecay", 0.9f, 0, 0.01f}}) {
     cases.push_back({std::string("ApplySgd_") + s.name, kElementwise, [=](Builder& b) {
-      b.Op(OpKind::kApplySgd, {b.Param("p", d), b.Param("vel", d), b.F32("g", d)},
-           {{"lr", AttrValue::Float(0.1)}, {"momentum", AttrValue::Float(s.momentum)},
-            {"nesterov", AttrValue::Int(s.nesterov)},
-            {"weight_decay", AttrValue::Float(s.decay)}},
-           false);
-      b.compare = {"p", "vel"};
-      b.steps = 2;
-    }});
+                       b.Op(OpKind::kApplySgd, {b.Param("p", d), b.Param("vel", d), b.F32("g", d)},
+                            {{"lr", AttrValue::Float(0.1)},
+                             {"momentum", AttrValue::Float(s.momentum)},
+                             {"nesterov", AttrValue::Int(s.nesterov)},
+                             {"weight_decay", AttrValue::Float(s.decay)}},
+                            false);
+                       b.compare = {"p", "vel"};
+                       b.steps = 2;
+                     }});
   }
-  cases.push_back({"ApplyAdam", kElementwise, [=](Builder& b) {
-    NodeId t = b.F32("t", {}, 1, 1);
-    b.Op(OpKind::kApplyAdam,
-         {b.Param("p", d), b.Param("m", d), b.Param("v", d, 0, 1), t, b.F32("g", d)},
-         {{"lr", AttrValue::Float(0.01)}, {"beta1", AttrValue::Float(0.9)},
-          {"beta2", AttrValue::Float(0.999)}, {"epsilon", AttrValue::Float(1e-7)}},
-         false);
-    b.compare = {"p", "m", "v"};
-    b.steps = 2;
-    b.per_step = [](int step, Feeds& feeds) {
-      for (auto& [name, tensor] : feeds) {
-        if (name == "t") tensor.f32()[0] = static_cast<float>(step + 1);
-        // Parameters are fed only once: later steps must see the updated values.
-      }
-      feeds.erase(std::remove_if(feeds.begin(), feeds.end(),
-                                 [](const auto& f) { return f.first == "p" || f.first == "m" ||
-                                                            f.first == "v"; }),
-                  feeds.end());
-    };
-  }});
+  cases.push_back(
+      {"ApplyAdam", kElementwise, [=](Builder& b) {
+         NodeId t = b.F32("t", {}, 1, 1);
+         b.Op(OpKind::kApplyAdam,
+              {b.Param("p", d), b.Param("m", d), b.Param("v", d, 0, 1), t, b.F32("g", d)},
+              {{"lr", AttrValue::Float(0.01)},
+               {"beta1", AttrValue::Float(0.9)},
+               {"beta2", AttrValue::Float(0.999)},
+               {"epsilon", AttrValue::Float(1e-7)}},
+              false);
+         b.compare = {"p", "m", "v"};
+         b.steps = 2;
+         b.per_step = [](int step, Feeds& feeds) {
+           for (auto& [name, tensor] : feeds) {
+             if (name == "t") tensor.f32()[0] = static_cast<float>(step + 1);
+             // Parameters are fed only once: later steps must see the updated values.
+           }
+           feeds.erase(std::remove_if(feeds.begin(), feeds.end(),
+                                      [](const auto& f) {
+                                        return f.first == "p" || f.first == "m" || f.first == "v";
+                                      }),
+                       feeds.end());
+         };
+       }});
 }
 
 // NaN and infinities: max-style ops ignore NaN (a strict `>` never picks it), sums propagate it.
@@ -521,90 +561,94 @@ void AddSpecialValueCases(std::vector<Case>& cases) {
     const Attrs o = Pool({3, 3}, {1, 1}, padding);
     const std::string p = padding;
     cases.push_back({"MaxPool2D_Special_" + p, 0, [=](Builder& b) {
-      NodeId x = b.F32("x", {1, 4, 4, 3});
-      plant(b);
-      b.Op(OpKind::kMaxPool2D, {x}, a);
-      b.Op(OpKind::kMaxPool2D, {x}, o);
-    }});
+                       NodeId x = b.F32("x", {1, 4, 4, 3});
+                       plant(b);
+                       b.Op(OpKind::kMaxPool2D, {x}, a);
+                       b.Op(OpKind::kMaxPool2D, {x}, o);
+                     }});
     cases.push_back({"MaxPool2DGrad_Special_" + p, 0, [=](Builder& b) {
-      NodeId x = b.F32("x", {1, 4, 4, 3});
-      plant(b);
-      b.Op(OpKind::kMaxPool2DGrad, {x, b.F32("dy", {1, 2, 2, 3})}, a);
-      const int64_t oh = OutSize(4, 3, 1, padding);
-      b.Op(OpKind::kMaxPool2DGrad, {x, b.F32("dy3", {1, oh, oh, 3})}, o);
-    }});
+                       NodeId x = b.F32("x", {1, 4, 4, 3});
+                       plant(b);
+                       b.Op(OpKind::kMaxPool2DGrad, {x, b.F32("dy", {1, 2, 2, 3})}, a);
+                       const int64_t oh = OutSize(4, 3, 1, padding);
+                       b.Op(OpKind::kMaxPool2DGrad, {x, b.F32("dy3", {1, oh, oh, 3})}, o);
+                     }});
     cases.push_back({"AvgPool2D_Special_" + p, 0, [=](Builder& b) {
-      NodeId x = b.F32("x", {1, 4, 4, 3});
-      plant(b);
-      b.Op(OpKind::kAvgPool2D, {x}, a);
-    }});
+                       NodeId x = b.F32("x", {1, 4, 4, 3});
+                       plant(b);
+                       b.Op(OpKind::kAvgPool2D, {x}, a);
+                     }});
   }
-  cases.push_back({"Reductions_Special", kReduction, [=](Builder& b) {
-    NodeId x = b.F32("x", {6, 40});
-    b.Set("x", 3, nan);              // Row 0, column 3.
-    b.Set("x", 40 + 17, inf);        // Row 1.
-    b.Set("x", 2 * 40 + 39, -inf);   // Row 2, the tail after the vector part.
-    for (int64_t j = 0; j < 40; ++j) b.Set("x", 4 * 40 + j, nan);  // Row 4 all NaN.
-    for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean, OpKind::kReduceMax}) {
-      b.Op(op, {x}, Axes({1}, 0));
-      b.Op(op, {x}, Axes({0}, 0));
-      b.Op(op, {x}, Axes({0, 1}, 0));
-    }
-    b.Op(OpKind::kArgMax, {x}, {{"axis", AttrValue::Int(1)}});
-    b.Op(OpKind::kArgMax, {x}, {{"axis", AttrValue::Int(0)}});
-    b.Op(OpKind::kSoftmax, {x}, {{"axis", AttrValue::Int(1)}});
-  }});
+  cases.push_back(
+      {"Reductions_Special", kReduction, [=](Builder& b) {
+         NodeId x = b.F32("x", {6, 40});
+         b.Set("x", 3, nan);             // Row 0, column 3.
+         b.Set("x", 40 + 17, inf);       // Row 1.
+         b.Set("x", 2 * 40 + 39, -inf);  // Row 2, the tail after the vector part.
+         for (int64_t j = 0; j < 40; ++j) b.Set("x", 4 * 40 + j, nan);  // Row 4 all NaN.
+         for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean, OpKind::kReduceMax}) {
+           b.Op(op, {x}, Axes({1}, 0));
+           b.Op(op, {x}, Axes({0}, 0));
+           b.Op(op, {x}, Axes({0, 1}, 0));
+         }
+         b.Op(OpKind::kArgMax, {x}, {{"axis", AttrValue::Int(1)}});
+         b.Op(OpKind::kArgMax, {x}, {{"axis", AttrValue::Int(0)}});
+         b.Op(OpKind::kSoftmax, {x}, {{"axis", AttrValue::Int(1)}});
+       }});
 }
 
 // The fused groups the fusion pass creates, as IR nodes, with epilogues on odd shapes.
 void AddFusedCases(std::vector<Case>& cases) {
   for (const ConvShape& s : ConvShapes()) {
     cases.push_back({std::string("FusedConv2D_Relu_") + s.name, kDense, [=](Builder& b) {
-      std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
-                                b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
-      if (s.bias) in.push_back(b.F32("bias", {s.cout}));
-      Attrs a = Window({s.stride, s.stride}, s.padding);
-      a["activation"] = AttrValue::Str("relu");
-      b.Op(OpKind::kFusedConv2D, in, a);
-    }});
+                       std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
+                                                 b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
+                       if (s.bias) in.push_back(b.F32("bias", {s.cout}));
+                       Attrs a = Window({s.stride, s.stride}, s.padding);
+                       a["activation"] = AttrValue::Str("relu");
+                       b.Op(OpKind::kFusedConv2D, in, a);
+                     }});
   }
   for (const char* act : {"none", "relu"}) {
     for (int tb = 0; tb < 2; ++tb) {
-      cases.push_back({std::string("FusedDense_") + act + "_T0" + std::to_string(tb), kDense,
-                       [=](Builder& b) {
-        NodeId x = b.F32("x", {9, 21});
-        NodeId w = b.F32("w", tb ? Dims{37, 21} : Dims{21, 37});
-        b.Op(OpKind::kFusedDense, {x, w, b.F32("bias", {37})},
-             {{"transpose_a", AttrValue::Int(0)}, {"transpose_b", AttrValue::Int(tb)},
-              {"activation", AttrValue::Str(act)}});
-      }});
+      cases.push_back(
+          {std::string("FusedDense_") + act + "_T0" + std::to_string(tb), kDense, [=](Builder& b) {
+             NodeId x = b.F32("x", {9, 21});
+             NodeId w = b.F32("w", tb ? Dims{37, 21} : Dims{21, 37});
+             b.Op(OpKind::kFusedDense, {x, w, b.F32("bias", {37})},
+                  {{"transpose_a", AttrValue::Int(0)},
+                   {"transpose_b", AttrValue::Int(tb)},
+                   {"activation", AttrValue::Str(act)}});
+           }});
     }
   }
   for (int ta = 0; ta < 2; ++ta) {
-    cases.push_back({"MaskedMatMul_T" + std::to_string(ta) + "1", kDense, [=](Builder& b) {
-      NodeId a = b.F32("a", ta ? Dims{13, 11} : Dims{11, 13});
-      NodeId c = b.F32("b", {19, 13});
-      b.Op(OpKind::kMaskedMatMul, {a, c, b.F32("y", {11, 19})},
-           {{"transpose_a", AttrValue::Int(ta)}, {"transpose_b", AttrValue::Int(1)}});
-    }});
+    cases.push_back(
+        {"MaskedMatMul_T" + std::to_string(ta) + "1", kDense, [=](Builder& b) {
+           NodeId a = b.F32("a", ta ? Dims{13, 11} : Dims{11, 13});
+           NodeId c = b.F32("b", {19, 13});
+           b.Op(OpKind::kMaskedMatMul, {a, c, b.F32("y", {11, 19})},
+                {{"transpose_a", AttrValue::Int(ta)}, {"transpose_b", AttrValue::Int(1)}});
+         }});
   }
   for (const char* padding : {"valid", "same"}) {
-    cases.push_back({std::string("FusedMaxPool2DGrad_3x3_S2_") + padding, kElementwise,
-                     [=](Builder& b) {
-      const int64_t oh = OutSize(9, 3, 2, padding);
-      b.Op(OpKind::kFusedMaxPool2DGrad,
-           {b.F32("x", {2, 9, 9, 20}), b.F32("dy", {2, oh, oh, 20})}, Pool({3, 3}, {2, 2}, padding));
-    }});
+    cases.push_back(
+        {std::string("FusedMaxPool2DGrad_3x3_S2_") + padding, kElementwise, [=](Builder& b) {
+           const int64_t oh = OutSize(9, 3, 2, padding);
+           b.Op(OpKind::kFusedMaxPool2DGrad,
+                {b.F32("x", {2, 9, 9, 20}), b.F32("dy", {2, oh, oh, 20})},
+                Pool({3, 3}, {2, 2}, padding));
+         }});
   }
   for (const char* program : {"in0 in1 mul in2 add relu", "in0 sigmoid in1 sigmoid_grad",
                               "in0 in1 tanh_grad in2 div in0 relu_grad", "in0 tanh in2 sub"}) {
-    cases.push_back({std::string("Elementwise_") + std::to_string(cases.size()), kElementwise,
-                     [=](Builder& b) {
-      NodeId x = b.F32("x", {3, 7, 5});
-      NodeId y = b.F32("y", {3, 7, 5});
-      NodeId z = b.F32("z", {}, 1, 2);  // A scalar operand, broadcast.
-      b.Op(OpKind::kElementwise, {x, y, z}, {{"program", AttrValue::Str(program)}});
-    }});
+    cases.push_back(
+        {std::string("Elementwise_") + std::to_string(cases.size()), kElementwise, [=](Builder& b) {
+           NodeId x = b.F32("x", {3, 7, 5});
+           NodeId y = b.F32("y", {3, 7, 5});
+           NodeId z = b.F32("z", {}, 1, 2);  // A scalar operand, broadcast.
+           b.Op(OpKind::kElementwise, {x, y, z}, {{"program", AttrValue::Str(program)}});
+         }});
   }
 }
 

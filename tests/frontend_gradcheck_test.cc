@@ -121,8 +121,7 @@ void MakeEvalSetup(const std::string& name, size_t expected_params, EvalSetup* s
 
 // CheckGradients for `params` on batch `seed`, printing each result; name -> result.
 std::map<std::string, GradCheckResult> Check(const EvalSetup& s, const std::vector<NodeId>& params,
-                                             uint64_t seed, double epsilon,
-                                             int64_t max_elements) {
+                                             uint64_t seed, double epsilon, int64_t max_elements) {
   std::map<std::string, Tensor> feeds = s.weights;
   feeds["image"] = Images(kBatch, seed);
   feeds["label"] = Labels(kBatch, seed + 1);
@@ -135,11 +134,12 @@ std::map<std::string, GradCheckResult> Check(const EvalSetup& s, const std::vect
   if (!results.ok()) return by_name;
   EXPECT_EQ(results->size(), params.size());
   for (const GradCheckResult& r : *results) {
-    std::printf("[gradcheck] %s batch %llu eps %g: %-16s checked %2lld (kinks skipped %2lld)  "
-                "max|numeric| %.3g  max_relative_error %.3g\n",
-                s.graph.name().c_str(), static_cast<unsigned long long>(seed), epsilon,
-                r.parameter.c_str(), static_cast<long long>(r.checked),
-                static_cast<long long>(r.skipped_kinks), r.max_abs_numeric, r.max_relative_error);
+    std::printf(
+        "[gradcheck] %s batch %llu eps %g: %-16s checked %2lld (kinks skipped %2lld)  "
+        "max|numeric| %.3g  max_relative_error %.3g\n",
+        s.graph.name().c_str(), static_cast<unsigned long long>(seed), epsilon, r.parameter.c_str(),
+        static_cast<long long>(r.checked), static_cast<long long>(r.skipped_kinks),
+        r.max_abs_numeric, r.max_relative_error);
     by_name[r.parameter] = r;
   }
   return by_name;
@@ -171,9 +171,10 @@ TEST(ModelGradCheck, MnistCnnAllParameters) {
   for (auto& [name, errs] : errors) {
     std::sort(errs.begin(), errs.end());
     const double median = errs[errs.size() / 2];
-    std::printf("[gradcheck] mnist-cnn %-16s median max_relative_error over %d batches %.3g "
-                "(%lld elements compared)\n",
-                name.c_str(), kCnnBatches, median, static_cast<long long>(checked[name]));
+    std::printf(
+        "[gradcheck] mnist-cnn %-16s median max_relative_error over %d batches %.3g "
+        "(%lld elements compared)\n",
+        name.c_str(), kCnnBatches, median, static_cast<long long>(checked[name]));
     EXPECT_LT(median, kCnnTolerance) << name;
     // Kink skipping must leave a real sample.
     EXPECT_GE(checked[name], 20) << name;

@@ -186,12 +186,14 @@ void ExpectJitTracksInterpreter(const Optimizer& optimizer, const char* label) {
         << "step " << step << ": ref " << r.accuracy << " jit " << j.accuracy;
     EXPECT_TRUE(std::isfinite(r.loss));
     worst_loss = std::max(worst_loss, loss_diff);
-    worst_accuracy = std::max(worst_accuracy, std::fabs(static_cast<double>(j.accuracy) - r.accuracy));
+    worst_accuracy =
+        std::max(worst_accuracy, std::fabs(static_cast<double>(j.accuracy) - r.accuracy));
   }
   const double worst_weight = CompareParameters(**ref, **jit, kWeightTol);
-  std::printf("[%s] JIT vs interpreter over 10 steps: max loss rel diff %.3g, max accuracy diff "
-              "%.3g, max weight scaled diff %.3g\n",
-              label, worst_loss, worst_accuracy, worst_weight);
+  std::printf(
+      "[%s] JIT vs interpreter over 10 steps: max loss rel diff %.3g, max accuracy diff "
+      "%.3g, max weight scaled diff %.3g\n",
+      label, worst_loss, worst_accuracy, worst_weight);
   // The weights moved: the comparison is not of two untouched initializations.
   auto before = t.model.weights().at("dense/kernel");
   auto after = (*ref)->GetTensor("dense/kernel");
@@ -244,9 +246,10 @@ TEST(FusedGraph, InterpreterOnFusedGraphMatchesUnfused) {
   for (const std::string& name : ParameterNames((*ref)->graph())) {
     bitwise &= (*ref)->GetTensor(name)->BitwiseEqual(*(*opt)->GetTensor(name));
   }
-  std::printf("[fused] interpreter fused vs unfused over 3 steps: max weight scaled diff %.3g "
-              "(bitwise %s)\n",
-              worst, bitwise ? "identical" : "different");
+  std::printf(
+      "[fused] interpreter fused vs unfused over 3 steps: max weight scaled diff %.3g "
+      "(bitwise %s)\n",
+      worst, bitwise ? "identical" : "different");
 }
 
 // (c) The JIT's step does not depend on the thread count, bit for bit.
@@ -315,7 +318,7 @@ TEST(JitFit, MatchesInterpreterPerEpoch) {
     const Logs& j = histories[Backend::kJit].epochs[epoch];
     const double rel = std::fabs(j.at("loss") - r.at("loss")) / std::max(1.0, r.at("loss"));
     EXPECT_LE(rel, kLossTol) << "epoch " << epoch << ": ref " << r.at("loss") << " jit "
-                         << j.at("loss");
+                             << j.at("loss");
     EXPECT_NEAR(j.at("accuracy"), r.at("accuracy"), 1.0 / 100 + 1e-9) << "epoch " << epoch;
     worst = std::max(worst, rel);
   }

@@ -13,9 +13,12 @@ TEST(Summary, SeedModelMatchesKeras) {
   auto model = BuiltinModel("mnist-cnn");
   ASSERT_TRUE(model.ok()) << model.status();
   const std::string expected_rows =
-      " conv2d (Conv2D)                  (None, 26, 26, 64)     640         865.3K        169.0 KiB\n"
-      " max_pooling2d (MaxPooling2D)     (None, 13, 13, 64)     0           43.3K         42.2 KiB\n"
-      " conv2d_1 (Conv2D)                (None, 11, 11, 64)     36,928      8.94M         30.2 KiB\n"
+      " conv2d (Conv2D)                  (None, 26, 26, 64)     640         865.3K        169.0 "
+      "KiB\n"
+      " max_pooling2d (MaxPooling2D)     (None, 13, 13, 64)     0           43.3K         42.2 "
+      "KiB\n"
+      " conv2d_1 (Conv2D)                (None, 11, 11, 64)     36,928      8.94M         30.2 "
+      "KiB\n"
       " max_pooling2d_1 (MaxPooling2D)   (None, 5, 5, 64)       0           6400          6.2 KiB\n"
       " flatten (Flatten)                (None, 1600)           0           0             6.2 KiB\n"
       " dense (Dense)                    (None, 128)            204,928     409.9K        512 B\n"
@@ -97,7 +100,8 @@ TEST(Init, GlorotUniformKernelsZeroBiasesSeeded) {
 TEST(Predict, RaggedBatchesMatchOneBigBatch) {
   auto model = BuiltinModel("mnist-cnn", 3);
   Tensor images(TensorType{DType::kF32, {5, 28, 28, 1}});
-  for (int64_t i = 0; i < images.size(); ++i) images.f32()[i] = static_cast<float>((i * 37) % 101) / 100;
+  for (int64_t i = 0; i < images.size(); ++i)
+    images.f32()[i] = static_cast<float>((i * 37) % 101) / 100;
   auto all = model->Predict(images, 5);
   auto ragged = model->Predict(images, 2);
   ASSERT_TRUE(all.ok()) << all.status();

@@ -708,8 +708,10 @@ void CheckPlan(const Graph& g, const MemoryPlan& plan) {
   for (NodeId id : plan.schedule) {
     const Node& node = g.node(id);
     for (NodeId in : node.inputs) EXPECT_LT(pos[in], pos[id]) << node.name;
-    if (IsSink(node.op)) seen_sink = true;
-    else EXPECT_FALSE(seen_sink) << node.name << " scheduled after an update op";
+    if (IsSink(node.op))
+      seen_sink = true;
+    else
+      EXPECT_FALSE(seen_sink) << node.name << " scheduled after an update op";
   }
   int64_t naive = 0;
   for (NodeId id = 0; id < n; ++id) {
@@ -878,8 +880,8 @@ Graph RandomDag(uint64_t seed) {
       absl::StrAppend(&body, "%", name, " = ", binary[rng.Below(3)], "(%", pick(), ", %", pick(),
                       ") : ", lane_types[l], "\n");
     } else if (kind < 8) {
-      absl::StrAppend(&body, "%", name, " = ", unary[rng.Below(3)], "(%", pick(), ") : ",
-                      lane_types[l], "\n");
+      absl::StrAppend(&body, "%", name, " = ", unary[rng.Below(3)], "(%", pick(),
+                      ") : ", lane_types[l], "\n");
     } else {
       const std::string src = pick();
       absl::StrAppend(&body, "%", name, "_flat = Reshape(%", src, ") {shape=", lane_flat[l],

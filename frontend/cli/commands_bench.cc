@@ -111,9 +111,9 @@ int Bench() {
   if (!interp_train.ok() || !interp_infer.ok()) {
     return Fail("bench", !interp_train.ok() ? interp_train.status() : interp_infer.status());
   }
-  for (Executable* exe : {static_cast<Executable*>(jit_train->get()),
-                          static_cast<Executable*>(jit_infer->get()), interp_train->get(),
-                          interp_infer->get()}) {
+  for (Executable* exe :
+       {static_cast<Executable*>(jit_train->get()), static_cast<Executable*>(jit_infer->get()),
+        interp_train->get(), interp_infer->get()}) {
     if (auto s = Feed(*model, exe, batch); !s.ok()) return Fail("bench", s);
   }
   // Alternate backends sample by sample so background load hits both alike.

@@ -5,11 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "codegen/host_target.h"
 #include "frontend/builtin_models.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
-#include "absl/strings/str_join.h"
 #include "frontend/training.h"
 #include "ir/dot.h"
 #include "ir/passes/memory_plan.h"
@@ -57,9 +57,9 @@ int Dump() {
   const std::string stage = FlagStage();
   const auto& stages = PipelineStages();
   if (std::find(stages.begin(), stages.end(), stage) == stages.end() && stage != "memory") {
-    return Fail("dump", absl::InvalidArgumentError(absl::StrCat(
-                            "unknown --stage '", stage, "' (", absl::StrJoin(stages, ", "),
-                            ", memory)")));
+    return Fail("dump",
+                absl::InvalidArgumentError(absl::StrCat("unknown --stage '", stage, "' (",
+                                                        absl::StrJoin(stages, ", "), ", memory)")));
   }
   Graph shown = *graph;
   if (stage != "input") {

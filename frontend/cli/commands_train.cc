@@ -29,8 +29,7 @@ absl::StatusOr<Optimizer> OptimizerFromFlags() {
   if (name == "sgd") {
     return Optimizer::Sgd(FlagLr() > 0 ? FlagLr() : 0.01, FlagMomentum(), FlagNesterov());
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown --optimizer '", name, "' (sgd or adam)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown --optimizer '", name, "' (sgd or adam)"));
 }
 
 Dataset Limit(const Dataset& d, int64_t limit) {
@@ -68,10 +67,10 @@ int Train() {
   fit.validation = &test;
   std::vector<std::unique_ptr<Callback>> callbacks;
   if (FlagStopAtAccuracy() > 0) {
-    callbacks.push_back(StopAtThreshold(
-        "accuracy", FlagStopAtAccuracy(),
-        json ? "" : absl::StrCat("Reached ", FlagStopAtAccuracy() * 100,
-                                 "% accuracy so cancelling training!")));
+    callbacks.push_back(StopAtThreshold("accuracy", FlagStopAtAccuracy(),
+                                        json ? ""
+                                             : absl::StrCat("Reached ", FlagStopAtAccuracy() * 100,
+                                                            "% accuracy so cancelling training!")));
   }
   if (FlagPatience() > 0) callbacks.push_back(EarlyStopping("val_loss", FlagPatience()));
   auto epoch_start = Clock::now();
@@ -118,8 +117,8 @@ int Train() {
                             .c_str());
   } else {
     std::printf("Test loss: %.4f - test accuracy: %.4f (%lld images) - %zu epochs in %.1f s\n",
-                last.at("val_loss"), last.at("val_accuracy"),
-                static_cast<long long>(test.size()), history->epochs.size(), wall);
+                last.at("val_loss"), last.at("val_accuracy"), static_cast<long long>(test.size()),
+                history->epochs.size(), wall);
     std::printf("Compile time: %.2f s (%s)", history->compile_seconds, BackendName(fit.backend));
     if (first_99 >= 0) {
       std::printf("; test accuracy first reached 99%% at %.1f s", first_99);

@@ -101,9 +101,9 @@ struct Command {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   const std::vector<Command> commands = {
-      {"summary", kiln::cli::Summary}, {"dump", kiln::cli::Dump},
-      {"predict", kiln::cli::Predict}, {"version", kiln::cli::Version},
-      {"models", kiln::cli::Models},   {"train", kiln::cli::Train},
+      {"summary", kiln::cli::Summary},   {"dump", kiln::cli::Dump},
+      {"predict", kiln::cli::Predict},   {"version", kiln::cli::Version},
+      {"models", kiln::cli::Models},     {"train", kiln::cli::Train},
       {"evaluate", kiln::cli::Evaluate}, {"gradcheck", kiln::cli::GradCheck},
       {"bench", kiln::cli::Bench},
   };
@@ -118,8 +118,7 @@ int main(int argc, char** argv) {
       // Drop the command word so absl sees `kiln --flag ...`.
       std::vector<char*> args = {argv[0]};
       for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
-      std::vector<char*> rest =
-          absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+      std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
       if (rest.size() > 1) {
         std::fprintf(stderr, "kiln %s: unexpected argument '%s'\n", name.c_str(), rest[1]);
         return 2;

@@ -18,7 +18,8 @@ std::string MemoryPlan::ToString(const Graph& graph) const {
                        : b.kind == Kind::kAlias    ? "alias"
                                                    : "arena";
     absl::StrAppendFormat(&out, "#   %-32s %-10s", graph.node(id).name, kind);
-    if (b.kind == Kind::kArena) absl::StrAppendFormat(&out, " [%d, %d)", b.offset, b.offset + b.bytes);
+    if (b.kind == Kind::kArena)
+      absl::StrAppendFormat(&out, " [%d, %d)", b.offset, b.offset + b.bytes);
     if (b.kind == Kind::kAlias) absl::StrAppend(&out, " of ", graph.node(b.alias_of).name);
     out += "\n";
   }
@@ -52,7 +53,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const Graph& graph) {
   const int end = static_cast<int>(plan.schedule.size());
   for (NodeId out : graph.outputs()) last_use[root[out]] = end;
 
-  std::map<int64_t, int64_t> free_ranges;  // offset -> size
+  std::map<int64_t, int64_t> free_ranges;        // offset -> size
   std::vector<std::pair<int, NodeId>> releases;  // (last use, root) of live arena buffers
   auto release_until = [&](int p) {
     for (auto it = releases.begin(); it != releases.end();) {

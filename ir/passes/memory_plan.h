@@ -19,10 +19,10 @@ struct MemoryPlan {
     int64_t bytes = 0;
     NodeId alias_of = -1;  // kAlias: shares this node's storage (Reshape).
   };
-  std::vector<Buffer> buffers;      // One per node.
-  std::vector<NodeId> schedule;     // Execution order: topological, update ops last.
+  std::vector<Buffer> buffers;   // One per node.
+  std::vector<NodeId> schedule;  // Execution order: topological, update ops last.
   int64_t arena_bytes = 0;
-  int64_t naive_bytes = 0;          // What one buffer per value would need.
+  int64_t naive_bytes = 0;  // What one buffer per value would need.
 
   std::string ToString(const Graph& graph) const;
 };

@@ -1,13 +1,13 @@
-#include "ir/passes/passes.h"
-
 #include <algorithm>
+
+#include "ir/passes/passes.h"
 
 namespace kiln {
 namespace {
 
 bool IsScalarOne(const Node& node) {
-  return node.op == OpKind::kConstant && node.type.rank() == 0 &&
-         node.type.dtype == DType::kF32 && node.GetFloats("value")[0] == 1.0f;
+  return node.op == OpKind::kConstant && node.type.rank() == 0 && node.type.dtype == DType::kF32 &&
+         node.GetFloats("value")[0] == 1.0f;
 }
 
 // Points every use of `from` (and graph outputs) at `to`.
@@ -36,8 +36,8 @@ absl::StatusOr<bool> Simplify(Graph& graph) {
         node.inputs[0] = in.inputs[0];
         changed = true;
       }
-      const bool is_output = std::find(graph.outputs().begin(), graph.outputs().end(), id) !=
-                             graph.outputs().end();
+      const bool is_output =
+          std::find(graph.outputs().begin(), graph.outputs().end(), id) != graph.outputs().end();
       if (!is_output && graph.node(node.inputs[0]).type == node.type) {
         ReplaceUses(graph, id, node.inputs[0]);  // Identity reshape.
         changed = true;
@@ -45,8 +45,8 @@ absl::StatusOr<bool> Simplify(Graph& graph) {
     } else if ((node.op == OpKind::kMul || node.op == OpKind::kDiv) &&
                IsScalarOne(graph.node(node.inputs[1])) &&
                graph.node(node.inputs[0]).type == node.type) {
-      const bool is_output = std::find(graph.outputs().begin(), graph.outputs().end(), id) !=
-                             graph.outputs().end();
+      const bool is_output =
+          std::find(graph.outputs().begin(), graph.outputs().end(), id) != graph.outputs().end();
       if (!is_output) {
         ReplaceUses(graph, id, node.inputs[0]);
         changed = true;
