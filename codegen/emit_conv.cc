@@ -168,72 +168,43 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   l.EndKernel();
 }
 
-// dst [N, (H-1)*sh+1, (W-1)*sw+1, C]: `src` with sh-1 / sw-1 zero rows / columns between
-// its rows / columns (the strided input gradient's view of dy).
-int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw) {
-  const int64_t h = (d[1] - 1) * sh + 1, w = (d[2] - 1) * sw + 1;
-  const int dst = l.NewScratch(d[0] * h * w * d[3]);
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  l.BeginKernel(node, "dilate", d[0] * h, 8);
-  Value* src = kb.Buffer(src_slot);
-  Value* out = kb.Buffer(dst);
-  kb.For(
-      kb.task_begin(), kb.task_end(), 1,
-      [&](Value* row) {
-        Value* n = b.CreateUDiv(row, kb.I(h));
-        Value* y = b.CreateURem(row, kb.I(h));
-        Value* y_ok = b.CreateICmpEQ(b.CreateURem(y, kb.I(sh)), kb.I(0));
-        Value* src_row = b.CreateMul(
-            b.CreateAdd(b.CreateMul(n, kb.I(d[1])), b.CreateUDiv(y, kb.I(sh))), kb.I(d[2]));
-        kb.For(
-            0, w, 1,
-            [&](Value* x) {
-              Value* ok = b.CreateAnd(y_ok, b.CreateICmpEQ(b.CreateURem(x, kb.I(sw)), kb.I(0)));
-              Value* s = b.CreateMul(b.CreateAdd(src_row, b.CreateUDiv(x, kb.I(sw))), kb.I(d[3]));
-              Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(w)), x), kb.I(d[3]));
-              kb.For(
-                  0, d[3], 1,
-                  [&](Value* c) {
-                    // Rows past the last source row only occur when ok is false; clamp the read
-                    // anyway.
-                    Value* v = b.CreateSelect(ok, kb.Load(src, b.CreateAdd(s, c)), kb.F(0.0f));
-                    kb.Store(v, out, b.CreateAdd(o, c));
-                  },
-                  "c");
-            },
-            "x");
-      },
-      "row");
-  l.EndKernel();
-  return dst;
-}
+}  // namespace
 
-// dst [N, H + top + bottom, W + left + right, C]: `src` [N, H, W, C] framed by zeros, so the
-// convolution that reads it needs no bounds checks.
-int EmitPad(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t top, int64_t bottom,
-            int64_t left, int64_t right) {
-  const int64_t ph = d[1] + top + bottom, pw = d[2] + left + right;
+// dst [N, (H-1)*sh+1 + top + bottom, (W-1)*sw+1 + left + right, C]: `src` [N, H, W, C] with
+// sh-1 / sw-1 zero rows / columns between its rows / columns (dilation, for strided input
+// gradients) framed by zero rows and columns, so the convolution that reads it needs no bounds
+// checks. One pass does both.
+int EmitFrame(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw,
+              int64_t top, int64_t bottom, int64_t left, int64_t right) {
+  const int64_t ph = (d[1] - 1) * sh + 1 + top + bottom;
+  const int64_t pw = (d[2] - 1) * sw + 1 + left + right;
   const int dst = l.NewScratch(d[0] * ph * pw * d[3]);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  l.BeginKernel(node, "pad", d[0] * ph, 8);
+  l.BeginKernel(node, "frame", d[0] * ph, 8);
   Value* src = kb.Buffer(src_slot);
   Value* out = kb.Buffer(dst);
+  // Source coordinate of a frame coordinate: (f - before) / s when divisible and in range.
+  auto source = [&](Value* f, int64_t before, int64_t s, int64_t size) {
+    Value* u = b.CreateSub(f, kb.I(before));
+    Value* ok =
+        b.CreateAnd(b.CreateICmpSGE(u, kb.I(0)), b.CreateICmpEQ(b.CreateSRem(u, kb.I(s)), kb.I(0)));
+    Value* i = b.CreateSDiv(u, kb.I(s));
+    ok = b.CreateAnd(ok, kb.InRange(i, size));
+    return std::make_pair(kb.Clamp(i, size), ok);
+  };
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
       [&](Value* row) {
         Value* n = b.CreateUDiv(row, kb.I(ph));
-        Value* y = b.CreateSub(b.CreateURem(row, kb.I(ph)), kb.I(top));
-        Value* y_ok = kb.InRange(y, d[1]);
-        Value* src_row =
-            b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(d[1])), kb.Clamp(y, d[1])), kb.I(d[2]));
+        auto [y, y_ok] = source(b.CreateURem(row, kb.I(ph)), top, sh, d[1]);
+        Value* src_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(d[1])), y), kb.I(d[2]));
         kb.For(
             0, pw, 1,
             [&](Value* xo) {
-              Value* x = b.CreateSub(xo, kb.I(left));
-              Value* ok = b.CreateAnd(y_ok, kb.InRange(x, d[2]));
-              Value* s = b.CreateMul(b.CreateAdd(src_row, kb.Clamp(x, d[2])), kb.I(d[3]));
+              auto [x, x_ok] = source(xo, left, sw, d[2]);
+              Value* ok = b.CreateAnd(y_ok, x_ok);
+              Value* s = b.CreateMul(b.CreateAdd(src_row, x), kb.I(d[3]));
               Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(pw)), xo), kb.I(d[3]));
               kb.For(
                   0, d[3], 1,
@@ -250,48 +221,40 @@ int EmitPad(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t 
   return dst;
 }
 
-// dst[a, b, d, c] = src[a', b', c, d] for a filter [KH, KW, C, D], with a' = KH-1-a and
-// b' = KW-1-b when `flip`: a per-step repack for the input gradient.
 int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims& d, bool flip) {
   const int dst = l.NewScratch(NumElements(d));
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  l.BeginKernel(node, "pack", d[0] * d[1], 1);
+  // One task per destination row (tap, e): contiguous writes, strided reads.
+  l.BeginKernel(node, "pack", d[0] * d[1] * d[3], 16);
   Value* src = kb.Buffer(src_slot);
   Value* out = kb.Buffer(dst);
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
-      [&](Value* tap) {
+      [&](Value* task) {
+        Value* tap = b.CreateUDiv(task, kb.I(d[3]));
+        Value* e = b.CreateURem(task, kb.I(d[3]));
+        Value* src_tap = tap;
+        if (flip) {
+          Value* a = b.CreateUDiv(tap, kb.I(d[1]));
+          Value* bb = b.CreateURem(tap, kb.I(d[1]));
+          src_tap = b.CreateAdd(b.CreateMul(b.CreateSub(kb.I(d[0] - 1), a), kb.I(d[1])),
+                                b.CreateSub(kb.I(d[1] - 1), bb));
+        }
+        Value* src_base = b.CreateAdd(b.CreateMul(src_tap, kb.I(d[2] * d[3])), e);
+        Value* dst_base = b.CreateMul(task, kb.I(d[2]));
         kb.For(
             0, d[2], 1,
             [&](Value* c) {
-              kb.For(
-                  0, d[3], 1,
-                  [&](Value* e) {
-                    Value* src_tap = tap;
-                    if (flip) {
-                      Value* a = b.CreateUDiv(tap, kb.I(d[1]));
-                      Value* bb = b.CreateURem(tap, kb.I(d[1]));
-                      src_tap = b.CreateAdd(b.CreateMul(b.CreateSub(kb.I(d[0] - 1), a), kb.I(d[1])),
-                                            b.CreateSub(kb.I(d[1] - 1), bb));
-                    }
-                    Value* s = b.CreateAdd(
-                        b.CreateMul(b.CreateAdd(b.CreateMul(src_tap, kb.I(d[2])), c), kb.I(d[3])),
-                        e);
-                    Value* t = b.CreateAdd(
-                        b.CreateMul(b.CreateAdd(b.CreateMul(tap, kb.I(d[3])), e), kb.I(d[2])), c);
-                    kb.Store(kb.Load(src, s), out, t);
-                  },
-                  "e");
+              Value* v = kb.Load(src, b.CreateAdd(src_base, b.CreateMul(c, kb.I(d[3]))));
+              kb.Store(v, out, b.CreateAdd(dst_base, c));
             },
             "c");
       },
-      "tap");
+      "task");
   l.EndKernel();
   return dst;
 }
-
-}  // namespace
 
 void EmitConv2D(Lowering& l, const Node& node) {
   const Dims& x = l.input(node, 0).type.dims;
@@ -307,7 +270,7 @@ void EmitConv2D(Lowering& l, const Node& node) {
     // "same" padding: frame the input with zeros once, then convolve without checks.
     const int64_t bottom = std::max<int64_t>((y[1] - 1) * win.sh + w[0] - x[1] - win.ph, 0);
     const int64_t right = std::max<int64_t>((y[2] - 1) * win.sw + w[1] - x[2] - win.pw, 0);
-    const int padded = EmitPad(l, node, node.inputs[0], x, win.ph, bottom, win.pw, right);
+    const int padded = EmitFrame(l, node, node.inputs[0], x, 1, 1, win.ph, bottom, win.pw, right);
     g.in_h = x[1] + win.ph + bottom;
     g.in_w = x[2] + win.pw + right;
     g.ph = g.pw = 0;
@@ -332,7 +295,7 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
     const int64_t right = dx[2] + w[1] - 1 - left - dy[2];
     if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
       const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
-      const int padded = EmitPad(l, node, node.inputs[0], dy, top, bottom, left, right);
+      const int padded = EmitFrame(l, node, node.inputs[0], dy, 1, 1, top, bottom, left, right);
       ConvGeometry g{dy[0],
                      dy[1] + top + bottom,
                      dy[2] + left + right,
@@ -355,13 +318,12 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
   // Strided: scatter form. dx[n, h, w, ci] = sum over taps whose (h + ph - kh) / sh is an
   // integer in range of dy[...] * w[kh, kw, ci, co], on a zero-interleaved copy of dy.
   const int64_t dh = (dy[1] - 1) * win.sh + 1, dwid = (dy[2] - 1) * win.sw + 1;
-  const int dilated = EmitDilate(l, node, node.inputs[0], dy, win.sh, win.sw);
-  const Dims dil = {dy[0], dh, dwid, dy[3]};
   const int64_t top = w[0] - 1 - win.ph, left = w[1] - 1 - win.pw;
   const int64_t bottom = dx[1] + w[0] - 1 - top - dh, right = dx[2] + w[1] - 1 - left - dwid;
   const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
   if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
-    const int padded = EmitPad(l, node, dilated, dil, top, bottom, left, right);
+    const int framed =
+        EmitFrame(l, node, node.inputs[0], dy, win.sh, win.sw, top, bottom, left, right);
     ConvGeometry g{dy[0],
                    dh + top + bottom,
                    dwid + left + right,
@@ -375,9 +337,10 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
                    1,
                    0,
                    0};
-    EmitDirectConv(l, node, g, padded, packed, -1, /*relu=*/false);
+    EmitDirectConv(l, node, g, framed, packed, -1, /*relu=*/false);
   } else {
     // A window reaching past the framing: read the dilated dy with bounds checks.
+    const int dilated = EmitFrame(l, node, node.inputs[0], dy, win.sh, win.sw, 0, 0, 0, 0);
     ConvGeometry g{dy[0], dh, dwid, dy[3], dx[1], dx[2], dx[3], w[0], w[1], 1, 1, top, left};
     EmitDirectConv(l, node, g, dilated, packed, -1, /*relu=*/false);
   }

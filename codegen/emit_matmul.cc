@@ -10,30 +10,6 @@ namespace {
 
 using llvm::Value;
 
-// dst[K, N] = src[N, K]^T.
-int EmitTranspose(Lowering& l, const Node& node, int src_slot, int64_t rows, int64_t cols) {
-  const int dst = l.NewScratch(rows * cols);
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  l.BeginKernel(node, "pack", rows, 16);
-  Value* src = kb.Buffer(src_slot);
-  Value* out = kb.Buffer(dst);
-  kb.For(
-      kb.task_begin(), kb.task_end(), 1,
-      [&](Value* r) {
-        kb.For(
-            0, cols, 1,
-            [&](Value* c) {
-              kb.Store(kb.Load(src, b.CreateAdd(b.CreateMul(r, kb.I(cols)), c)), out,
-                       b.CreateAdd(b.CreateMul(c, kb.I(rows)), r));
-            },
-            "c");
-      },
-      "r");
-  l.EndKernel();
-  return dst;
-}
-
 }  // namespace
 
 void EmitMatMul(Lowering& l, const Node& node) {
@@ -42,7 +18,9 @@ void EmitMatMul(Lowering& l, const Node& node) {
   const bool ta = node.GetInt("transpose_a") != 0, tb = node.GetInt("transpose_b") != 0;
   const int64_t m = node.type.dims[0], n = node.type.dims[1];
   const int64_t k = ta ? ad[0] : ad[1];
-  const int b_slot = tb ? EmitTranspose(l, node, node.inputs[1], bd[0], bd[1]) : node.inputs[1];
+  const int b_slot = tb ? EmitTransposeFilter(l, node, node.inputs[1], {1, 1, bd[0], bd[1]},
+                                              /*flip=*/false)
+                        : node.inputs[1];
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   const int lanes = kb.lanes();

@@ -74,6 +74,14 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node);
 void EmitConv2DBackpropFilter(Lowering& l, const Node& node);
 void EmitMatMul(Lowering& l, const Node& node);  // MatMul, FusedDense, MaskedMatMul
 
+// Repacking kernels shared by the conv and matmul emitters; each returns its scratch slot.
+// dst[a, b, d, c] = src[a', b', c, d] for a filter [KH, KW, C, D], with a' = KH-1-a and
+// b' = KW-1-b when `flip` (a plain [C, D] transpose is the filter [1, 1, C, D]).
+int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims& d, bool flip);
+// `src` [N, H, W, C] dilated by (sh, sw) and framed by zeros (see emit_conv.cc).
+int EmitFrame(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw,
+              int64_t top, int64_t bottom, int64_t left, int64_t right);
+
 // Scalar math shared by emitters so every kernel rounds the same way.
 llvm::Value* EmitSigmoid(KernelBuilder& kb, llvm::Value* x);
 llvm::Value* EmitTanh(KernelBuilder& kb, llvm::Value* x);

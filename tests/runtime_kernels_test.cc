@@ -9,22 +9,15 @@
 #include "ir/graph.h"
 #include "ir/tensor.h"
 #include "runtime/interpreter.h"
+#include "tests/test_util.h"
 
 namespace kiln {
 namespace {
 
-using Feeds = std::vector<std::pair<std::string, Tensor>>;
-
-TensorType F32(Dims dims) { return {DType::kF32, std::move(dims)}; }
-
-Attrs ConvAttrs(int64_t sh, int64_t sw, const char* padding) {
-  return {{"strides", AttrValue::Ints({sh, sw})}, {"padding", AttrValue::Str(padding)}};
-}
-Attrs PoolAttrs(int64_t size, int64_t stride, const char* padding) {
-  return {{"pool", AttrValue::Ints({size, size})},
-          {"strides", AttrValue::Ints({stride, stride})},
-          {"padding", AttrValue::Str(padding)}};
-}
+using testing_util::ConvAttrs;
+using testing_util::F32;
+using testing_util::Feeds;
+using testing_util::PoolAttrs;
 
 // Adds an Input per feed (named and typed after it) to `g`; returns their ids in order.
 std::vector<NodeId> AddInputs(Graph& g, const Feeds& feeds) {
