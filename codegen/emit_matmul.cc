@@ -6,11 +6,8 @@
 #include "codegen/lowering.h"
 
 namespace kiln::codegen {
-namespace {
 
 using llvm::Value;
-
-}  // namespace
 
 void EmitMatMul(Lowering& l, const Node& node) {
   const Dims& ad = l.input(node, 0).type.dims;
