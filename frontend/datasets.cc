@@ -224,8 +224,10 @@ absl::StatusOr<TrainTest> LoadMnist(const std::string& dir) {
 }
 
 absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, int64_t kTrain, int64_t kTest) {
-  std::vector<uint8_t> train_pixels, test_pixels;
-  std::vector<int32_t> train_labels, test_labels;
+  // Interleaved by class (image i of class c at i * 10 + c), so every prefix (--limit) is
+  // class-balanced, as MNIST's order roughly is.
+  std::vector<uint8_t> train_pixels(kTrain * kClasses * 784), test_pixels(kTest * kClasses * 784);
+  std::vector<int32_t> train_labels(kTrain * kClasses), test_labels(kTest * kClasses);
   for (int c = 0; c < kClasses; ++c) {
     const std::string path = absl::StrCat(dir, "/", c, ".json");
     KILN_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
@@ -236,11 +238,13 @@ absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, int64_t kTrai
       return FileError(path, absl::StrCat("has ", rows, " images, need at least ", kTrain + kTest,
                                           " for a ", kTrain, "/", kTest, " split"));
     }
-    train_pixels.insert(train_pixels.end(), pixels.begin(), pixels.begin() + kTrain * 784);
-    test_pixels.insert(test_pixels.end(), pixels.begin() + kTrain * 784,
-                       pixels.begin() + (kTrain + kTest) * 784);
-    train_labels.insert(train_labels.end(), kTrain, c);
-    test_labels.insert(test_labels.end(), kTest, c);
+    for (int64_t i = 0; i < kTrain + kTest; ++i) {
+      const bool train = i < kTrain;
+      const int64_t at = (train ? i : i - kTrain) * kClasses + c;
+      std::memcpy((train ? train_pixels : test_pixels).data() + at * 784,
+                  pixels.data() + i * 784, 784);
+      (train ? train_labels : test_labels)[at] = c;
+    }
   }
   return TrainTest{MakeDataset(train_pixels.data(), train_labels),
                    MakeDataset(test_pixels.data(), test_labels)};

@@ -33,6 +33,7 @@ absl::StatusOr<TrainTest> LoadMnist(const std::string& dir);
 // Fashion-MNIST from `dir` holding 0.json .. 9.json (`{"data": [[784 ints 0-255], ...]}`, one
 // file per class). Split deterministically: per class the first 6,000 images train, the next
 // 1,000 test (the official proportions); any beyond 7,000 are unused. Tests pass smaller counts.
+// Both sets are interleaved by class (image i of class c at index i * 10 + c).
 absl::StatusOr<TrainTest> LoadFashionMnist(const std::string& dir, int64_t train_per_class = 6000,
                                            int64_t test_per_class = 1000);
 

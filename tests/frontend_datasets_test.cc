@@ -108,7 +108,11 @@ TEST_F(DatasetFixture, FashionJsonSplitsPerClass) {
   ASSERT_TRUE(tt.ok()) << tt.status();
   EXPECT_EQ(tt->train.size(), 30);
   EXPECT_EQ(tt->test.size(), 10);
-  EXPECT_EQ(tt->train.labels.i32()[3], 1);
+  // Interleaved by class: train index i * 10 + c is image i of class c.
+  EXPECT_EQ(tt->train.labels.i32()[3], 3);
+  EXPECT_EQ(tt->train.labels.i32()[13], 3);
+  EXPECT_FLOAT_EQ(tt->train.images.f32()[13 * 784], 60.0f / 255.0f);
+  EXPECT_FLOAT_EQ(tt->train.images.f32()[13 * 784 + 1], 1.0f / 255.0f);  // Row 1 of class 3.
   EXPECT_EQ(tt->test.labels.i32()[9], 9);
   EXPECT_FLOAT_EQ(tt->test.images.f32()[9 * 784], 180.0f / 255.0f);
   EXPECT_FLOAT_EQ(tt->test.images.f32()[1], 3.0f / 255.0f);  // Row 3 of class 0.
