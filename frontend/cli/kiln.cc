@@ -123,6 +123,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "kiln %s: unexpected argument '%s'\n", name.c_str(), rest[1]);
         return 2;
       }
+      // Flags shared by several commands are checked once here.
+      const char* bad = absl::GetFlag(FLAGS_batch) < 0     ? "--batch must be positive"
+                        : absl::GetFlag(FLAGS_threads) < 0 ? "--threads must be >= 0"
+                        : absl::GetFlag(FLAGS_repeats) < 1 ? "--repeats must be >= 1"
+                                                           : nullptr;
+      if (bad) {
+        std::fprintf(stderr, "kiln %s: %s\n", name.c_str(), bad);
+        return 2;
+      }
       return command.run();
     }
   }
