@@ -26,6 +26,7 @@ class Fuser {
   bool Run(const std::vector<NodeId>& order) {
     bool changed = false;
     for (NodeId id : order) changed |= FusePatterns(id);
+    for (NodeId id : order) changed |= SumPoolGradients(id);
     // Consumers first, so each chain becomes one program rooted at its last op.
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       if (uses_[*it] > 0 || IsSink(g_.node(*it).op)) changed |= FuseElementwise(*it);
@@ -72,6 +73,55 @@ class Fuser {
       return true;
     }
     return false;
+  }
+
+  // A bias gradient summed over a pooling gradient: every pooling window hands its whole dy to
+  // its cells, so the sum over cells equals the sum over windows. Summing the pooled-size
+  // tensor instead of the 4x larger one saves a pass over memory:
+  //   ReduceSum(MaxPool2DGrad(x, dy) | AvgPool2DGrad(dy), {0,1,2}) = ReduceSum(dy, {0,1,2})
+  //   ReduceSum(FusedMaxPool2DGrad(y, dy), {0,1,2}) = ReduceSum(ReluGrad(MaxPool2D(y), dy), ...)
+  // (the routed cell holds the window's maximum, which is what the ReLU mask tests).
+  bool SumPoolGradients(NodeId id) {
+    const Node& n = g_.node(id);
+    if (n.op != OpKind::kReduceSum || n.GetInt("keepdims") != 0 ||
+        n.GetInts("axes") != std::vector<int64_t>{0, 1, 2} || n.type.rank() != 1) {
+      return false;
+    }
+    const Node grad = g_.node(n.inputs[0]);
+    NodeId replacement = -1;
+    if (grad.op == OpKind::kMaxPool2DGrad || grad.op == OpKind::kAvgPool2DGrad) {
+      replacement = grad.inputs.back();
+    } else if (grad.op == OpKind::kFusedMaxPool2DGrad) {
+      const NodeId pooled = FindPool(grad);
+      if (pooled < 0) return false;
+      auto masked = g_.AddOp(OpKind::kReluGrad, g_.UniqueName(n.name + "/masked"),
+                             {pooled, grad.inputs[1]});
+      if (!masked.ok()) return false;
+      uses_.resize(g_.num_nodes(), 0);
+      ++uses_[pooled];
+      ++uses_[grad.inputs[1]];
+      replacement = *masked;
+    } else {
+      return false;
+    }
+    Node& sum = g_.mutable_node(id);
+    --uses_[sum.inputs[0]];
+    sum.inputs[0] = replacement;
+    ++uses_[replacement];
+    return true;
+  }
+
+  // The forward MaxPool2D over the same input with the same window as `grad`, or -1.
+  NodeId FindPool(const Node& grad) const {
+    for (const Node& p : g_.nodes()) {
+      if (p.op == OpKind::kMaxPool2D && p.inputs[0] == grad.inputs[0] &&
+          p.attrs.at("pool") == grad.attrs.at("pool") &&
+          p.attrs.at("strides") == grad.attrs.at("strides") &&
+          p.attrs.at("padding") == grad.attrs.at("padding") && uses_[p.id] > 0) {
+        return p.id;
+      }
+    }
+    return -1;
   }
 
   // Grows an Elementwise program at `id` by inlining single-use elementwise producers.
