@@ -43,7 +43,6 @@ class Tensor {
 
   absl::Span<float> f32_span() { return {f32(), static_cast<size_t>(size_)}; }
   absl::Span<const float> f32_span() const { return {f32(), static_cast<size_t>(size_)}; }
-  std::vector<float> ToF32Vector() const { return {f32(), f32() + size_}; }
 
   // Same type and same bits.
   bool BitwiseEqual(const Tensor& other) const;
