@@ -58,13 +58,7 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   Value* filter = kb.Buffer(filter_slot);
   Value* bias = bias_slot >= 0 ? kb.Buffer(bias_slot) : nullptr;
   Value* out = l.Out(node);
-  // Accumulators live in allocas that SROA turns into registers.
-  std::vector<Value*> acc(rb * cb);
-  {
-    llvm::IRBuilder<>::InsertPointGuard guard(b);
-    b.SetInsertPoint(&b.GetInsertBlock()->getParent()->getEntryBlock().front());
-    for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
-  }
+  const std::vector<Value*> acc = kb.EntrySlots(kb.Vec(lanes), rb * cb);
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
       [&](Value* row) {

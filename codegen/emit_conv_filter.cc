@@ -44,12 +44,7 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   Value* xb = l.In(node, 0);
   Value* dyb = l.In(node, 1);
   Value* out = per_image ? kb.Buffer(partial_slot) : l.Out(node);
-  std::vector<Value*> acc(rb * cb);
-  {
-    llvm::IRBuilder<>::InsertPointGuard guard(b);
-    b.SetInsertPoint(&b.GetInsertBlock()->getParent()->getEntryBlock().front());
-    for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
-  }
+  const std::vector<Value*> acc = kb.EntrySlots(kb.Vec(lanes), rb * cb);
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
       [&](Value* task) {

@@ -35,12 +35,7 @@ void EmitMatMul(Lowering& l, const Node& node) {
   Value* bias = has_bias ? l.In(node, 2) : nullptr;
   Value* mask = masked ? l.In(node, 2) : nullptr;
   Value* out = l.Out(node);
-  std::vector<Value*> acc(rb * cb);
-  {
-    llvm::IRBuilder<>::InsertPointGuard guard(b);
-    b.SetInsertPoint(&b.GetInsertBlock()->getParent()->getEntryBlock().front());
-    for (auto& a : acc) a = b.CreateAlloca(kb.Vec(lanes));
-  }
+  const std::vector<Value*> acc = kb.EntrySlots(kb.Vec(lanes), rb * cb);
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
       [&](Value* task) {

@@ -34,9 +34,7 @@ int64_t Grain(int64_t work_per_task) {
 
 // A stack slot in the entry block (SROA turns it into SSA values): loop-carried accumulators.
 llvm::Value* Slot(KernelBuilder& kb, llvm::Type* type, llvm::Value* init) {
-  llvm::Function* f = kb.b().GetInsertBlock()->getParent();
-  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-  llvm::Value* slot = entry.CreateAlloca(type);
+  llvm::Value* slot = kb.EntrySlots(type, 1)[0];
   kb.b().CreateStore(init, slot);
   return slot;
 }

@@ -70,6 +70,14 @@ void KernelBuilder::For(llvm::Value* lo, llvm::Value* hi, int64_t step,
   b_.SetInsertPoint(exit);
 }
 
+std::vector<llvm::Value*> KernelBuilder::EntrySlots(llvm::Type* type, int64_t count) {
+  llvm::Function* f = b_.GetInsertBlock()->getParent();
+  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+  std::vector<llvm::Value*> slots(count);
+  for (auto& slot : slots) slot = entry.CreateAlloca(type);
+  return slots;
+}
+
 void KernelBuilder::If(llvm::Value* cond, const std::function<void()>& then) {
   llvm::Function* f = b_.GetInsertBlock()->getParent();
   auto* then_bb = llvm::BasicBlock::Create(ctx(), "then", f);

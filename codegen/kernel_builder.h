@@ -51,6 +51,10 @@ class KernelBuilder {
            const char* name = "i") {
     For(I(lo), I(hi), step, body, name);
   }
+  // `count` stack slots of `type` in the entry block: loop-carried accumulators that SROA turns
+  // into registers.
+  std::vector<llvm::Value*> EntrySlots(llvm::Type* type, int64_t count);
+
   // if (cond) then()
   void If(llvm::Value* cond, const std::function<void()>& then);
 

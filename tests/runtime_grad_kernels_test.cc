@@ -70,21 +70,8 @@ Tensor EvalOp(OpKind op, const Feeds& feeds, Attrs attrs = {}) {
   return first;
 }
 
-void ExpectValues(const Tensor& t, const Dims& dims, const std::vector<float>& want,
-                  float tol = 1e-5f) {
-  ASSERT_EQ(t.dtype(), DType::kF32);
-  ASSERT_EQ(t.dims(), dims);
-  ASSERT_EQ(t.size(), static_cast<int64_t>(want.size()));
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_NEAR(t.f32()[i], want[i], tol * std::max(1.0f, std::fabs(want[i]))) << "at " << i;
-  }
-}
-
-std::vector<float> Iota(int n, float start = 0) {
-  std::vector<float> v(n);
-  for (int i = 0; i < n; ++i) v[i] = start + static_cast<float>(i);
-  return v;
-}
+using testing_util::ExpectValues;
+using testing_util::Iota;
 
 // Deterministic values in [-1, 1): a small linear congruential generator.
 std::vector<float> Pseudo(int64_t n, uint32_t seed) {

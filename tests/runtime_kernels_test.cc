@@ -54,21 +54,8 @@ Tensor EvalOp(OpKind op, const Feeds& feeds, Attrs attrs = {}) {
   return Eval(std::move(g), feeds, *y);
 }
 
-void ExpectValues(const Tensor& t, const Dims& dims, const std::vector<float>& want,
-                  float tol = 1e-5f) {
-  ASSERT_EQ(t.dtype(), DType::kF32);
-  ASSERT_EQ(t.dims(), dims);
-  ASSERT_EQ(t.size(), static_cast<int64_t>(want.size()));
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_NEAR(t.f32()[i], want[i], tol * std::max(1.0f, std::fabs(want[i]))) << "at " << i;
-  }
-}
-
-std::vector<float> Iota(int n, float start = 0) {
-  std::vector<float> v(n);
-  for (int i = 0; i < n; ++i) v[i] = start + static_cast<float>(i);
-  return v;
-}
+using testing_util::ExpectValues;
+using testing_util::Iota;
 
 Tensor Conv(const Tensor& x, const Tensor& w, int64_t stride, const char* padding) {
   return EvalOp(OpKind::kConv2D, {{"x", x}, {"w", w}}, ConvAttrs(stride, stride, padding));

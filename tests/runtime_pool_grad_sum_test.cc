@@ -68,13 +68,12 @@ TEST_P(PoolGradSumTest, RewrittenSumEqualsOriginal) {
   for (int64_t c = 0; c < 5; ++c) EXPECT_NEAR(a.f32()[c], b.f32()[c], 1e-5) << c;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Patterns, PoolGradSumTest,
-    testing::Values(Params{OpKind::kMaxPool2DGrad, 2, 2, "valid"},
-                    Params{OpKind::kMaxPool2DGrad, 3, 2, "same"},
-                    Params{OpKind::kFusedMaxPool2DGrad, 2, 2, "valid"},
-                    Params{OpKind::kFusedMaxPool2DGrad, 3, 2, "same"},
-                    Params{OpKind::kAvgPool2DGrad, 3, 2, "same"}));
+INSTANTIATE_TEST_SUITE_P(Patterns, PoolGradSumTest,
+                         testing::Values(Params{OpKind::kMaxPool2DGrad, 2, 2, "valid"},
+                                         Params{OpKind::kMaxPool2DGrad, 3, 2, "same"},
+                                         Params{OpKind::kFusedMaxPool2DGrad, 2, 2, "valid"},
+                                         Params{OpKind::kFusedMaxPool2DGrad, 3, 2, "same"},
+                                         Params{OpKind::kAvgPool2DGrad, 3, 2, "same"}));
 
 }  // namespace
 }  // namespace kiln

@@ -2,10 +2,13 @@
 #ifndef KILN_TESTS_TEST_UTIL_H_
 #define KILN_TESTS_TEST_UTIL_H_
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "ir/graph.h"
 #include "ir/tensor.h"
 
@@ -23,6 +26,24 @@ inline Attrs PoolAttrs(int64_t size, int64_t stride, const char* padding) {
   return {{"pool", AttrValue::Ints({size, size})},
           {"strides", AttrValue::Ints({stride, stride})},
           {"padding", AttrValue::Str(padding)}};
+}
+
+// `t` is f32 `dims` holding `want`, each within tol * max(1, |want|).
+inline void ExpectValues(const Tensor& t, const Dims& dims, const std::vector<float>& want,
+                         float tol = 1e-5f) {
+  ASSERT_EQ(t.dtype(), DType::kF32);
+  ASSERT_EQ(t.dims(), dims);
+  ASSERT_EQ(t.size(), static_cast<int64_t>(want.size()));
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_NEAR(t.f32()[i], want[i], tol * std::max(1.0f, std::fabs(want[i]))) << "at " << i;
+  }
+}
+
+// start, start + 1, ...: n values.
+inline std::vector<float> Iota(int n, float start = 0) {
+  std::vector<float> v(n);
+  for (int i = 0; i < n; ++i) v[i] = start + static_cast<float>(i);
+  return v;
 }
 
 }  // namespace kiln::testing_util
