@@ -31,6 +31,7 @@
 #include "ir/graph.h"
 #include "ir/tensor.h"
 #include "runtime/interpreter.h"
+#include "tests/test_util.h"
 
 namespace kiln {
 namespace {
@@ -45,23 +46,7 @@ int64_t Count(const Dims& dims) {
   return n;
 }
 
-// A tiny deterministic generator (splitmix64), so values are identical on every platform.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, 1).
-  double Unit() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
-  double Uniform(double lo, double hi) { return lo + (hi - lo) * Unit(); }
-
- private:
-  uint64_t state_;
-};
+using Rng = testing_util::SplitMix;
 
 std::vector<float> Uniform(int64_t n, uint64_t seed, double lo = -1.0, double hi = 1.0) {
   Rng rng(seed);

@@ -46,6 +46,7 @@
 #include "ir/graph.h"
 #include "ir/tensor.h"
 #include "runtime/interpreter.h"
+#include "tests/test_util.h"
 
 namespace kiln {
 namespace {
@@ -56,21 +57,7 @@ constexpr double kCnnTolerance = 1e-2;
 constexpr double kCnnGross = 0.25;
 constexpr int kCnnBatches = 5;
 
-// splitmix64: deterministic images and labels.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double Unit() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
-
- private:
-  uint64_t state_;
-};
+using Rng = testing_util::SplitMix;
 
 // Random images in [0, 1] of shape [batch, 28, 28, 1] and labels in [0, 10).
 Tensor Images(int64_t batch, uint64_t seed) {

@@ -46,6 +46,24 @@ inline std::vector<float> Iota(int n, float start = 0) {
   return v;
 }
 
+// splitmix64: a tiny deterministic generator, so test data is identical on every platform.
+class SplitMix {
+ public:
+  explicit SplitMix(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1), and in [lo, hi).
+  double Unit() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
+  double Uniform(double lo, double hi) { return lo + (hi - lo) * Unit(); }
+
+ private:
+  uint64_t state_;
+};
+
 }  // namespace kiln::testing_util
 
 #endif  // KILN_TESTS_TEST_UTIL_H_
