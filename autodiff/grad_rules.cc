@@ -249,6 +249,8 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
     case OpKind::kMaskedMatMul:
     case OpKind::kFusedMaxPool2DGrad:
     case OpKind::kElementwise:
+    case OpKind::kSoftmaxCrossEntropyWithGrad:
+    case OpKind::kView:
       return NoRule(n, ": fused groups are formed after differentiation");
   }
   return NoRule(n, "");

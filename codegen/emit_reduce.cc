@@ -467,12 +467,15 @@ void EmitSoftmaxCrossEntropy(Lowering& l, const Node& node) {
   l.EndKernel();
 }
 
+// SoftmaxCrossEntropyGrad; for SoftmaxCrossEntropyWithGrad also the mean loss, after the
+// gradient, from the same exponentials (one task then, so the mean is one ordered sum).
 void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node) {
-  const Dims& dims = node.type.dims;
+  const bool with_loss = node.op == OpKind::kSoftmaxCrossEntropyWithGrad;
+  const Dims& dims = l.input(node, 0).type.dims;
   const int64_t batch = dims[0], classes = dims[1];
   if (batch * classes == 0) return;
-  const int64_t per = Grain(classes);
-  l.BeginKernel(node, "sce_grad", (batch + per - 1) / per, 1,
+  const int64_t per = with_loss ? batch : Grain(classes);
+  l.BeginKernel(node, with_loss ? "sce_with_grad" : "sce_grad", (batch + per - 1) / per, 1,
                 4.0 * static_cast<double>(batch * classes));
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
@@ -481,12 +484,21 @@ void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node) {
   llvm::Value* out = l.Out(node);
   llvm::Value* scale =
       b.CreateFDiv(kb.Load(l.In(node, 2), kb.I(0)), kb.F(static_cast<float>(batch)));
+  llvm::Value* total = with_loss ? Slot(kb, kb.F32(), kb.F(0.0f)) : nullptr;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
   ForTaskRows(kb, per, batch, [&](llvm::Value* r) {
     llvm::Value* base = b.CreateMul(r, kb.I(classes));
     llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
     llvm::Value* valid = kb.InRange(label, classes);
     llvm::Value* max = RowMax(kb, logits, base, classes, 1);
     llvm::Value* sum = ExpRow(kb, logits, out, base, classes, 1, max);
+    if (with_loss) {  // Same formula and order as the SoftmaxCrossEntropy kernel.
+      llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
+      llvm::Value* loss = b.CreateFAdd(b.CreateFSub(max, picked),
+                                       b.CreateUnaryIntrinsic(llvm::Intrinsic::log, sum));
+      loss = b.CreateSelect(valid, loss, kb.F(nan));
+      b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);
+    }
     kb.For(
         0, classes, 1,
         [&](llvm::Value* j) {
@@ -494,10 +506,14 @@ void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node) {
           llvm::Value* prob = b.CreateFDiv(kb.Load(out, i), sum);
           llvm::Value* hot = b.CreateSelect(b.CreateICmpEQ(j, label), kb.F(1.0f), kb.F(0.0f));
           llvm::Value* g = b.CreateFMul(b.CreateFSub(prob, hot), scale);
-          kb.Store(b.CreateSelect(valid, g, kb.F(std::numeric_limits<float>::quiet_NaN())), out, i);
+          kb.Store(b.CreateSelect(valid, g, kb.F(nan)), out, i);
         },
         "j");
   });
+  if (with_loss) {
+    llvm::Value* mean = b.CreateFDiv(Get(kb, total, kb.F32()), kb.F(static_cast<float>(batch)));
+    kb.Store(mean, out, kb.I(batch * classes));
+  }
   l.EndKernel();
 }
 

@@ -145,7 +145,9 @@ class Jit final : public JitExecutable {
     }
     for (NodeId id : plan_.schedule) {
       const MemoryPlan::Buffer& buf = plan_.buffers[id];
-      if (buf.kind == MemoryPlan::Kind::kAlias) table_[id] = table_[buf.alias_of];
+      if (buf.kind == MemoryPlan::Kind::kAlias) {
+        table_[id] = static_cast<char*>(table_[buf.alias_of]) + buf.alias_offset;
+      }
     }
     for (size_t s = 0; s < scratch.size(); ++s) {
       scratch_.emplace_back(TensorType{DType::kF32, {scratch[s]}});

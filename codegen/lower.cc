@@ -22,6 +22,7 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kParameter:
     case OpKind::kConstant:
     case OpKind::kReshape:  // Shares its input's buffer.
+    case OpKind::kView:     // Points into its input's buffer.
       return absl::OkStatus();
     case OpKind::kConv2D:
       EmitConv2D(l, node);
@@ -84,6 +85,7 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
       EmitSoftmaxCrossEntropy(l, node);
       return absl::OkStatus();
     case OpKind::kSoftmaxCrossEntropyGrad:
+    case OpKind::kSoftmaxCrossEntropyWithGrad:
       EmitSoftmaxCrossEntropyGrad(l, node);
       return absl::OkStatus();
     case OpKind::kFusedConv2D:

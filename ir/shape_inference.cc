@@ -352,8 +352,20 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return out;
     }
+    case OpKind::kView: {
+      TensorType out{in[0].dtype, node.GetInts("shape")};
+      KILN_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(out.dims));
+      const int64_t offset = node.GetInt("offset");
+      int64_t end;
+      if (offset < 0 || __builtin_add_overflow(offset, n, &end) || end > NumElements(in[0].dims)) {
+        return Fail(absl::StrCat("view of ", n, " elements at offset ", offset,
+                                 " does not fit in ", TypeToString(in[0])));
+      }
+      return out;
+    }
     case OpKind::kSoftmaxCrossEntropy:
-    case OpKind::kSoftmaxCrossEntropyGrad: {
+    case OpKind::kSoftmaxCrossEntropyGrad:
+    case OpKind::kSoftmaxCrossEntropyWithGrad: {
       const TensorType& logits = in[0];
       KILN_RETURN_IF_ERROR(ExpectF32(logits, "logits"));
       KILN_RETURN_IF_ERROR(ExpectRank(logits, 2, "logits"));
@@ -363,6 +375,9 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       if (node.op == OpKind::kSoftmaxCrossEntropy) return TensorType{DType::kF32, {}};
       if (in[2] != TensorType{DType::kF32, {}}) return Fail("dloss must be f32[]");
+      if (node.op == OpKind::kSoftmaxCrossEntropyWithGrad) {
+        return TensorType{DType::kF32, {logits.dims[0] * logits.dims[1] + 1}};
+      }
       return logits;
     }
     case OpKind::kEqual:

@@ -76,6 +76,12 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::FusedMaxPool2DGrad(node, in, out);
     case OpKind::kElementwise:
       return kernels::Elementwise(node, in, out);
+    case OpKind::kView:
+      std::memcpy(out->raw(), static_cast<const char*>(in[0]->raw()) + node.GetInt("offset") * 4,
+                  out->bytes());
+      return;
+    case OpKind::kSoftmaxCrossEntropyWithGrad:
+      return kernels::SoftmaxCrossEntropyWithGrad(node, in, out);
     case OpKind::kAssign:
     case OpKind::kApplySgd:
     case OpKind::kApplyAdam:

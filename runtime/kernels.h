@@ -46,6 +46,8 @@ void FusedDense(const Node& node, const Inputs& in, Tensor* out);
 void MaskedMatMul(const Node& node, const Inputs& in, Tensor* out);
 void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
 void Elementwise(const Node& node, const Inputs& in, Tensor* out);
+// out[0, B*C) = SoftmaxCrossEntropyGrad(logits, labels, dloss); out[B*C] = the mean loss.
+void SoftmaxCrossEntropyWithGrad(const Node& node, const Inputs& in, Tensor* out);
 
 // kernels_update.cc: Assign, ApplySgd, ApplyAdam. `in` holds every input; the first
 // NumMutatedInputs(node.op) of them are the Parameters written in place.

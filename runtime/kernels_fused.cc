@@ -1,5 +1,6 @@
 // Fused groups: each runs the kernels of the ops it replaces, then its epilogue, so the
 // interpreter stays the reference for every fused pattern.
+#include <cstring>
 #include <vector>
 
 #include "ir/elementwise_program.h"
@@ -68,6 +69,15 @@ void Elementwise(const Node& node, const Inputs& in, Tensor* out) {
     }
     o[i] = stack.back();
   }
+}
+
+void SoftmaxCrossEntropyWithGrad(const Node& node, const Inputs& in, Tensor* out) {
+  Tensor grad(in[0]->type());
+  SoftmaxCrossEntropyGrad(node, in, &grad);
+  Tensor loss(TensorType{DType::kF32, {}});
+  SoftmaxCrossEntropy(node, {in[0], in[1]}, &loss);
+  std::memcpy(out->raw(), grad.raw(), grad.bytes());
+  out->f32()[grad.size()] = loss.f32()[0];
 }
 
 }  // namespace kiln::kernels

@@ -640,6 +640,16 @@ void AddFusedCases(std::vector<Case>& cases) {
                 Pool({3, 3}, {2, 2}, padding));
          }});
   }
+  // Loss and gradient in one kernel, and the Views the fuser gives the two results.
+  cases.push_back({"SoftmaxCrossEntropyWithGrad", kReduction, [=](Builder& b) {
+                     NodeId sce = b.Op(OpKind::kSoftmaxCrossEntropyWithGrad,
+                                       {b.F32("logits", {13, 10}, -4, 4), b.I32("labels", {13}, 0, 9),
+                                        b.F32("dloss", {}, 0.5, 2)});
+                     b.Op(OpKind::kView, {sce},
+                          {{"offset", AttrValue::Int(0)}, {"shape", AttrValue::Ints({13, 10})}});
+                     b.Op(OpKind::kView, {sce},
+                          {{"offset", AttrValue::Int(130)}, {"shape", AttrValue::Ints({})}});
+                   }});
   for (const char* program : {"in0 in1 mul in2 add relu", "in0 sigmoid in1 sigmoid_grad",
                               "in0 in1 tanh_grad in2 div in0 relu_grad", "in0 tanh in2 sub"}) {
     cases.push_back(

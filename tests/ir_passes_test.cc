@@ -426,6 +426,40 @@ TEST(PassesFuse, ReluGradOfMaxPoolGradBecomesFusedMaxPool2DGrad) {
   EXPECT_EQ(g.Find("pg"), -1);
 }
 
+TEST(PassesFuse, SoftmaxCrossEntropyAndItsGradientBecomeOneKernelWithViews) {
+  Graph g = Fused(R"(
+    %logits = Input() : f32[4,3]
+    %labels = Input() : i32[4]
+    %one = Constant() {value=[1]} : f32[]
+    %loss = SoftmaxCrossEntropy(%logits, %labels) : f32[]
+    %dlogits = SoftmaxCrossEntropyGrad(%logits, %labels, %one) : f32[4,3]
+    outputs(%loss, %dlogits))");
+  const Node& grad = Named(g, "dlogits");
+  const Node& loss = Named(g, "loss");
+  ASSERT_EQ(grad.op, OpKind::kView);
+  ASSERT_EQ(loss.op, OpKind::kView);
+  ASSERT_EQ(grad.inputs, loss.inputs);
+  const Node& fused = g.node(grad.inputs[0]);
+  EXPECT_EQ(fused.op, OpKind::kSoftmaxCrossEntropyWithGrad);
+  EXPECT_EQ(fused.type, (TensorType{DType::kF32, {13}}));
+  EXPECT_EQ(grad.GetInt("offset"), 0);
+  EXPECT_EQ(grad.type, (TensorType{DType::kF32, {4, 3}}));
+  EXPECT_EQ(loss.GetInt("offset"), 12);
+  EXPECT_EQ(loss.type, (TensorType{DType::kF32, {}}));
+  EXPECT_THAT(OutputNames(g), ElementsAre("loss", "dlogits"));
+}
+
+TEST(PassesFuse, ViewOutsideItsInputIsAnError) {
+  auto g = ParseGraph(R"(graph "t" {
+    %x = Input() : f32[12]
+    %v = View(%x) {offset=10, shape=[3]} : f32[3]
+    outputs(%v)
+  })");
+  ASSERT_FALSE(g.ok() && Verify(*g).ok());
+  const std::string message(g.ok() ? Verify(*g).message() : g.status().message());
+  EXPECT_NE(message.find("does not fit"), std::string::npos) << message;
+}
+
 TEST(PassesFuse, ReluGradMaskedByAnotherTensorNotFusedWithMaxPoolGrad) {
   // The mask must be the pooled input itself; here it is a different tensor.
   Graph g = Fused(R"(

@@ -436,6 +436,16 @@ TEST(SoftmaxCrossEntropy, GradHandValuesAndRowSums) {
   EXPECT_TRUE(std::isnan(bad.f32()[2]) && std::isnan(bad.f32()[3]));
 }
 
+// The fused group: the gradient, then the mean loss, in one buffer; Views read the two parts.
+TEST(SoftmaxCrossEntropy, WithGradHoldsGradientThenLoss) {
+  const float ln3 = std::log(3.0f);
+  const Tensor logits = Tensor::F32({2, 2}, {0, 0, ln3, 0});
+  const Tensor labels = Tensor::I32({2}, {0, 1});
+  const Tensor both = EvalOp(OpKind::kSoftmaxCrossEntropyWithGrad,
+                             {{"logits", logits}, {"labels", labels}, {"dloss", Tensor::F32({}, {2})}});
+  ExpectValues(both, {5}, {-0.5f, 0.5f, 0.75f, -0.75f, 1.5f * std::log(2.0f)});
+}
+
 // The gradient is d(loss)/d(logits): compare with central differences of the loss kernel.
 TEST(SoftmaxCrossEntropy, GradMatchesFiniteDifferences) {
   Tensor logits = PseudoTensor({2, 3}, 500);

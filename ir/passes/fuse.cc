@@ -27,6 +27,7 @@ class Fuser {
     bool changed = false;
     for (NodeId id : order) changed |= FusePatterns(id);
     for (NodeId id : order) changed |= SumPoolGradients(id);
+    for (NodeId id : order) changed |= FuseSoftmaxCrossEntropy(id);
     // Consumers first, so each chain becomes one program rooted at its last op.
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       if (uses_[*it] > 0 || IsSink(g_.node(*it).op)) changed |= FuseElementwise(*it);
@@ -108,6 +109,32 @@ class Fuser {
     --uses_[sum.inputs[0]];
     sum.inputs[0] = replacement;
     ++uses_[replacement];
+    return true;
+  }
+
+  // SoftmaxCrossEntropyGrad(l, y, d) and SoftmaxCrossEntropy(l, y) become one kernel writing
+  // both into one buffer; the two nodes become Views of it (keeping their names and users).
+  bool FuseSoftmaxCrossEntropy(NodeId id) {
+    const Node grad = g_.node(id);
+    if (grad.op != OpKind::kSoftmaxCrossEntropyGrad) return false;
+    NodeId loss = -1;
+    for (const Node& n : g_.nodes()) {
+      if (n.op == OpKind::kSoftmaxCrossEntropy && n.inputs == std::vector<NodeId>{grad.inputs[0],
+                                                                                  grad.inputs[1]}) {
+        loss = n.id;
+      }
+    }
+    if (loss < 0) return false;
+    auto fused = g_.AddOp(OpKind::kSoftmaxCrossEntropyWithGrad,
+                          g_.UniqueName(grad.name + "/with_loss"), grad.inputs);
+    if (!fused.ok()) return false;
+    uses_.resize(g_.num_nodes(), 0);
+    const int64_t elements = NumElements(grad.type.dims);
+    Rewrite(g_.mutable_node(id), OpKind::kView, {*fused},
+            {{"offset", AttrValue::Int(0)}, {"shape", AttrValue::Ints(grad.type.dims)}});
+    Rewrite(g_.mutable_node(loss), OpKind::kView, {*fused},
+            {{"offset", AttrValue::Int(elements)}, {"shape", AttrValue::Ints({})}});
+    for (NodeId in : grad.inputs) ++uses_[in];
     return true;
   }
 

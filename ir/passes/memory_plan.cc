@@ -39,9 +39,14 @@ absl::StatusOr<MemoryPlan> PlanMemory(const Graph& graph) {
   plan.buffers.resize(n);
   // Storage root of each node (through Reshape aliases).
   std::vector<NodeId> root(n);
+  std::vector<int64_t> offset(n, 0);  // Bytes into the root's storage.
   for (NodeId id : plan.schedule) {
     const Node& node = graph.node(id);
-    root[id] = node.op == OpKind::kReshape ? root[node.inputs[0]] : id;
+    const bool alias = node.op == OpKind::kReshape || node.op == OpKind::kView;
+    root[id] = alias ? root[node.inputs[0]] : id;
+    offset[id] = node.op == OpKind::kReshape ? offset[node.inputs[0]]
+                 : node.op == OpKind::kView  ? offset[node.inputs[0]] + node.GetInt("offset") * 4
+                                             : 0;
   }
   std::vector<int> position(n), last_use(n, -1);
   for (int p = 0; p < static_cast<int>(plan.schedule.size()); ++p) {
@@ -93,6 +98,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const Graph& graph) {
     if (root[id] != id) {
       buf.kind = MemoryPlan::Kind::kAlias;
       buf.alias_of = root[id];
+      buf.alias_offset = offset[id];
       continue;
     }
     release_until(position[id]);  // Inputs stay live through this node: their last use is >= it.

@@ -17,7 +17,8 @@ struct MemoryPlan {
     Kind kind = Kind::kArena;
     int64_t offset = 0;  // Bytes into the arena (kArena).
     int64_t bytes = 0;
-    NodeId alias_of = -1;  // kAlias: shares this node's storage (Reshape).
+    NodeId alias_of = -1;  // kAlias: shares this node's storage (Reshape, View)...
+    int64_t alias_offset = 0;  // ...starting this many bytes in (View).
   };
   std::vector<Buffer> buffers;   // One per node.
   std::vector<NodeId> schedule;  // Execution order: topological, update ops last.
@@ -29,7 +30,8 @@ struct MemoryPlan {
 
 // Plans `graph` (verified). Inputs, Parameters and Constants are persistent; graph outputs stay
 // live to the end of the step; Reshape aliases its input; every other value gets an arena range
-// that no value live at the same time overlaps (64-byte aligned, first fit).
+// that no value live at the same time overlaps (64-byte aligned, first fit). Reshape and View
+// alias their input's storage (a View at its offset).
 absl::StatusOr<MemoryPlan> PlanMemory(const Graph& graph);
 
 }  // namespace kiln

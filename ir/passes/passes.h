@@ -19,8 +19,10 @@ absl::StatusOr<bool> Simplify(Graph& graph);
 absl::StatusOr<bool> EliminateCommonSubexpressions(Graph& graph);
 // Rewrites patterns into fused-group nodes: Conv2D+ReLU -> FusedConv2D; MatMul+BiasAdd(+ReLU) ->
 // FusedDense; ReluGrad(MatMul) -> MaskedMatMul; ReluGrad(x, MaxPool2DGrad(x, dy)) ->
-// FusedMaxPool2DGrad; chains of elementwise ops -> Elementwise. Only single-use producers that
-// are not graph outputs are absorbed. Leaves the absorbed nodes dead (run DCE after).
+// FusedMaxPool2DGrad; chains of elementwise ops -> Elementwise; SoftmaxCrossEntropy with its
+// gradient -> SoftmaxCrossEntropyWithGrad (the two nodes become Views of its result); bias
+// gradients summed over pooled tensors. Only single-use producers that are not graph outputs are
+// absorbed. Leaves the absorbed nodes dead (run DCE after).
 absl::StatusOr<bool> Fuse(Graph& graph);
 
 // The pipeline's stage names, in order: "input", "simplify", "cse", "dce", "fuse", "final".
