@@ -89,6 +89,7 @@ absl::Status Model::Compile(const Optimizer& optimizer, const std::string& loss,
   }
   optimizer_ = optimizer;
   optimizer_state_.clear();
+  progress_ = TrainingProgress{};
   compiled_ = true;
   return absl::OkStatus();
 }
@@ -129,6 +130,11 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
                                                    options.epochs, " and ", options.batch_size));
   }
   if (options.validation) KILN_RETURN_IF_ERROR(CheckData(*this, *options.validation));
+  if (!options.resume) progress_ = TrainingProgress{};
+  config_.batch_size = options.batch_size;
+  config_.epochs = options.epochs;
+  config_.seed = options.seed;
+  config_.backend = BackendName(options.backend);
   const int64_t n = train.size();
   const int64_t batch = std::min(options.batch_size, n);
   const int64_t full = n / batch, rest = n % batch;
@@ -150,9 +156,11 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
   RunnerCache eval_cache;
 
   Rng rng(options.seed);
+  if (progress_.has_rng) rng.set_state(progress_.rng_state);
+  history.epochs = progress_.history;
   std::vector<int64_t> order(n);
   const int64_t steps = full + (rest ? 1 : 0);
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+  for (int epoch = progress_.epoch; epoch < options.epochs; ++epoch) {
     std::iota(order.begin(), order.end(), 0);
     for (int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates with the seeded generator.
       std::swap(order[i], order[rng.UniformInt(static_cast<uint64_t>(i) + 1)]);
@@ -193,6 +201,14 @@ absl::StatusOr<History> Model::Fit(const Dataset& train, const FitOptions& optio
     }
     if (options.verbose) bar.Finish(logs);
     history.epochs.push_back(logs);
+    progress_.epoch = epoch + 1;
+    progress_.step += steps;
+    progress_.has_rng = true;
+    std::memcpy(progress_.rng_state, rng.state(), sizeof(progress_.rng_state));
+    progress_.history = history.epochs;
+    if (!options.checkpoint_dir.empty()) {
+      KILN_RETURN_IF_ERROR(WriteCheckpoint(options.checkpoint_dir));
+    }
     bool stop = false;
     for (Callback* cb : options.callbacks) cb->OnEpochEnd(epoch, logs, &stop);
     if (stop) {

@@ -228,4 +228,60 @@ absl::StatusOr<NodeId> GraphBuilder::Add(NodeId a, NodeId b, const std::string& 
   return *out;
 }
 
+absl::StatusOr<NodeId> GraphBuilder::Replay(const Graph& saved, NodeId x,
+                                            const std::vector<LayerRecord>& layers,
+                                            const std::string& logits) {
+  const NodeId image = saved.Find("image");
+  if (image < 0 || saved.outputs().size() != 1) {
+    return absl::InvalidArgumentError("saved graph needs an Input 'image' and one output");
+  }
+  const int64_t saved_batch = saved.node(image).type.dims[0];
+  // The saved order when it is already topological (as built), so names and ids line up.
+  std::vector<NodeId> order(saved.num_nodes());
+  bool ordered = true;
+  for (const Node& n : saved.nodes()) {
+    order[n.id] = n.id;
+    for (NodeId in : n.inputs) ordered &= in < n.id;
+  }
+  if (!ordered) {
+    KILN_ASSIGN_OR_RETURN(order, saved.TopologicalOrder());
+  }
+  std::vector<NodeId> map(saved.num_nodes(), -1);
+  for (NodeId id : order) {
+    const Node& n = saved.node(id);
+    if (id == image) {
+      map[id] = x;
+      continue;
+    }
+    absl::StatusOr<NodeId> added;
+    if (n.op == OpKind::kParameter) {
+      added = AddParameter(n.name, n.type.dims, Init::kZeros);
+    } else if (IsSource(n.op)) {
+      added = graph_.AddSource(n.op, n.name, n.type, n.attrs);
+    } else {
+      std::vector<NodeId> inputs;
+      for (NodeId in : n.inputs) inputs.push_back(map[in]);
+      Attrs attrs = n.attrs;
+      auto shape = attrs.find("shape");
+      if (n.op == OpKind::kReshape && shape != attrs.end() && !shape->second.ints.empty() &&
+          shape->second.ints[0] == saved_batch) {
+        shape->second.ints[0] = batch_;
+      }
+      added = graph_.AddOp(n.op, n.name, std::move(inputs), std::move(attrs));
+    }
+    if (!added.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("replaying saved node '", n.name,
+                                                     "' at batch ", batch_, ": ",
+                                                     added.status().message()));
+    }
+    map[id] = *added;
+  }
+  for (const LayerRecord& layer : layers) {
+    layers_.push_back(
+        {layer.name, layer.type, map[layer.output], layer.params, layer.flops_per_example});
+  }
+  if (!logits.empty()) logits_ = map[saved.Find(logits)];
+  return map[saved.outputs()[0]];
+}
+
 }  // namespace kiln

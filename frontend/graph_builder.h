@@ -62,6 +62,12 @@ class GraphBuilder {
   // Elementwise sum of two same-shaped tensors (residual connections).
   absl::StatusOr<NodeId> Add(NodeId a, NodeId b, const std::string& name = "");
 
+  // Re-emits a saved forward graph (built at another batch size, input Input "image") on `x`:
+  // Parameters keep their names, a Reshape's leading dimension follows the batch, and the saved
+  // layers and logits are recorded as if built here. Returns the graph's output.
+  absl::StatusOr<NodeId> Replay(const Graph& saved, NodeId x, const std::vector<LayerRecord>& layers,
+                                const std::string& logits);
+
   int64_t batch() const { return batch_; }
   const Graph& graph() const { return graph_; }
   Graph TakeGraph() { return std::move(graph_); }

@@ -81,6 +81,11 @@ class Model {
     Backend backend = Backend::kJit;
     int threads = 0;  // JIT worker threads including the caller; 0: every core.
     int verbose = 1;  // 0: silent, 1: Keras's progress bar.
+    // Writes DIR/ckpt-<epoch>.kiln after every epoch (atomically; the newest 3 are kept).
+    std::string checkpoint_dir;
+    // Continue from progress(): epochs [progress().epoch, epochs) with the saved shuffling
+    // state; the history returned includes the earlier epochs.
+    bool resume = false;
   };
   // Trains on `train` (shuffled each epoch; a ragged last batch is trained on, not dropped).
   absl::StatusOr<History> Fit(const Dataset& train, const FitOptions& options);
@@ -91,6 +96,27 @@ class Model {
   };
   absl::StatusOr<Evaluation> Evaluate(const Dataset& data, int64_t batch_size = 32,
                                       Backend backend = Backend::kJit, int threads = 0) const;
+
+  // Saves the forward graph (at batch 1), weights, the compiled optimizer with its state, the
+  // training configuration and progress, atomically (temp file, fsync, rename, fsync folder).
+  absl::Status Save(const std::string& path) const;
+  // Loads a file written by Save; anything else is an error naming the field or node.
+  static absl::StatusOr<Model> Load(const std::string& path);
+  // Load from the bytes of a model file (what Load reads).
+  static absl::StatusOr<Model> Decode(absl::string_view bytes);
+  // The newest checkpoint in `dir` that loads cleanly; corrupt ones are skipped (and listed in
+  // *skipped when given).
+  static absl::StatusOr<Model> LoadNewestCheckpoint(const std::string& dir,
+                                                    std::vector<std::string>* skipped = nullptr);
+  // Checks that `other` (for example a checkpoint) has this model's architecture: the same
+  // forward graph and parameter types.
+  absl::Status CheckSameArchitecture(const Model& other) const;
+
+  const TrainingProgress& progress() const { return progress_; }
+  const TrainingConfig& training_config() const { return config_; }
+  void set_training_config(TrainingConfig config) { config_ = std::move(config); }
+  const Optimizer& optimizer() const { return optimizer_; }
+  bool compiled() const { return compiled_; }
 
   // Weights by parameter name ("conv2d/kernel").
   const std::map<std::string, Tensor>& weights() const { return weights_; }
@@ -113,8 +139,16 @@ class Model {
   absl::Status LoadState(Executable* exe) const;
   absl::Status SaveState(const Executable& exe);
 
+  // A model whose forward graph comes from a saved file (see model_io.cc).
+  static absl::StatusOr<Model> FromSavedGraph(std::string name, Dims input_shape, Graph forward,
+                                              std::string logits,
+                                              std::vector<LayerRecord> layers);
+  absl::Status WriteCheckpoint(const std::string& dir) const;
+
   std::map<std::string, Tensor> weights_;
   std::map<std::string, Tensor> optimizer_state_;
+  TrainingProgress progress_;
+  TrainingConfig config_;
   Optimizer optimizer_;
   bool compiled_ = false;
 };

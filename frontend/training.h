@@ -70,6 +70,24 @@ std::unique_ptr<Callback> EarlyStopping(std::string monitor, int patience, doubl
 // Calls `fn` after each epoch.
 std::unique_ptr<Callback> LambdaCallback(std::function<void(int, const Logs&, bool*)> fn);
 
+// Where training stands, so a checkpoint can continue bit-identically.
+struct TrainingProgress {
+  int epoch = 0;     // Epochs completed.
+  int64_t step = 0;  // Training steps completed.
+  bool has_rng = false;
+  uint64_t rng_state[4] = {0, 0, 0, 0};  // The shuffling generator after `epoch` epochs.
+  std::vector<Logs> history;             // One entry per completed epoch.
+};
+
+// How a model was trained, recorded in saved files ("kiln train" fills dataset and limit).
+struct TrainingConfig {
+  std::string dataset, backend;
+  int64_t batch_size = 0;
+  int epochs = 0;
+  uint64_t seed = 0;
+  int64_t limit = 0;
+};
+
 struct History {
   std::vector<Logs> epochs;
   bool stopped_early = false;

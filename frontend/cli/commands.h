@@ -10,7 +10,7 @@
 
 namespace kiln::cli {
 
-// Resolves --model: a built-in name (later also a saved model file).
+// Resolves --model: a built-in name, or a saved model file (a path or NAME.kiln).
 absl::StatusOr<Model> LoadModel(const std::string& name, uint64_t seed);
 
 // Prints "kiln <command>: <message>" to stderr and returns exit code 1 (2 for usage errors).

@@ -24,6 +24,10 @@ int Fail(const std::string& command, const absl::Status& status) {
 }
 
 absl::StatusOr<Model> LoadModel(const std::string& name, uint64_t seed) {
+  // A path (anything with a slash or the .kiln suffix) is a saved model; otherwise a built-in.
+  const bool is_file = name.find('/') != std::string::npos ||
+                       (name.size() > 5 && name.compare(name.size() - 5, 5, ".kiln") == 0);
+  if (is_file) return Model::Load(name);
   return BuiltinModel(name, seed);
 }
 

@@ -22,6 +22,12 @@ double Since(Clock::time_point start) {
 
 int64_t BatchOr(int64_t fallback) { return FlagBatch() > 0 ? FlagBatch() : fallback; }
 
+Dataset Limit(const Dataset& d, int64_t limit) {
+  return limit > 0 && limit < d.size() ? d.Slice(0, limit) : d;
+}
+
+}  // namespace
+
 absl::StatusOr<Optimizer> OptimizerFromFlags() {
   const std::string name = FlagOptimizer();
   if (FlagLr() < 0) return absl::InvalidArgumentError("--lr must be positive");
@@ -32,35 +38,77 @@ absl::StatusOr<Optimizer> OptimizerFromFlags() {
   return absl::InvalidArgumentError(absl::StrCat("unknown --optimizer '", name, "' (sgd or adam)"));
 }
 
-Dataset Limit(const Dataset& d, int64_t limit) {
-  return limit > 0 && limit < d.size() ? d.Slice(0, limit) : d;
+// The model `kiln train` starts from: --model, or with --resume the newest complete checkpoint
+// (which must have --model's architecture when --model is given).
+absl::StatusOr<Model> TrainingStart(bool json) {
+  if (FlagResume().empty()) return LoadModel(FlagModel(), FlagSeed());
+  std::vector<std::string> skipped;
+  auto checkpoint = Model::LoadNewestCheckpoint(FlagResume(), &skipped);
+  for (const std::string& why : skipped) {
+    std::fprintf(stderr, "kiln train: skipping checkpoint: %s\n", why.c_str());
+  }
+  if (!checkpoint.ok()) return checkpoint.status();
+  if (FlagSpecified("model")) {
+    auto model = LoadModel(FlagModel(), FlagSeed());
+    if (!model.ok()) return model.status();
+    if (auto s = model->CheckSameArchitecture(*checkpoint); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--resume ", FlagResume(), ": checkpoint from a different architecture than --model ",
+                       FlagModel(), ": ", s.message()));
+    }
+  }
+  // The run continues exactly as configured; flags that would change it are refused.
+  const TrainingConfig& c = checkpoint->training_config();
+  for (const auto& [flag, differs] :
+       std::vector<std::pair<const char*, bool>>{{"data", FlagData() != c.dataset},
+                                                 {"batch", FlagBatch() != c.batch_size},
+                                                 {"seed", FlagSeed() != c.seed},
+                                                 {"limit", FlagLimit() != c.limit}}) {
+    if (FlagSpecified(flag) && differs) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, " differs from the checkpoint's training configuration; leave it out "
+          "with --resume"));
+    }
+  }
+  if (!json) {
+    std::printf("Resuming %s from %s after epoch %d\n", checkpoint->name().c_str(),
+                FlagResume().c_str(), checkpoint->progress().epoch);
+  }
+  return checkpoint;
 }
-
-}  // namespace
 
 int Train() {
   const auto start = Clock::now();
   const bool json = FlagJson();
-  auto model = LoadModel(FlagModel(), FlagSeed());
+  const bool resume = !FlagResume().empty();
+  auto model = TrainingStart(json);
   if (!model.ok()) return Fail("train", model.status());
-  auto optimizer = OptimizerFromFlags();
+  const TrainingConfig resumed = model->training_config();
+  auto optimizer = resume ? absl::StatusOr<Optimizer>(model->optimizer()) : OptimizerFromFlags();
   if (!optimizer.ok()) return Fail("train", optimizer.status());
   if (FlagEpochs() < 1) return Fail("train", absl::InvalidArgumentError("--epochs must be >= 1"));
   if (FlagLimit() < 0 || FlagTestLimit() < 0) {
     return Fail("train", absl::InvalidArgumentError("--limit and --test_limit must be >= 0"));
   }
-  auto data = LoadDataset(FlagData());
+  const std::string data_name = resume ? resumed.dataset : FlagData();
+  const int64_t limit = resume ? resumed.limit : FlagLimit();
+  auto data = LoadDataset(data_name);
   if (!data.ok()) return Fail("train", data.status());
-  const Dataset train = Limit(data->train, FlagLimit());
+  const Dataset train = Limit(data->train, limit);
   const Dataset test = Limit(data->test, FlagTestLimit());
-  if (auto s = model->Compile(*optimizer); !s.ok()) return Fail("train", s);
+  if (!resume) {
+    if (auto s = model->Compile(*optimizer); !s.ok()) return Fail("train", s);
+  }
+  model->set_training_config({.dataset = data_name, .limit = limit});
   auto backend = ParseBackend(FlagBackend());
   if (!backend.ok()) return Fail("train", backend.status());
 
   Model::FitOptions fit;
   fit.epochs = FlagEpochs();
-  fit.batch_size = BatchOr(64);
-  fit.seed = FlagSeed();
+  fit.batch_size = resume ? resumed.batch_size : BatchOr(64);
+  fit.seed = resume ? resumed.seed : FlagSeed();
+  fit.resume = resume;
+  fit.checkpoint_dir = !FlagCheckpointDir().empty() ? FlagCheckpointDir() : FlagResume();
   fit.verbose = json ? 0 : 1;
   fit.backend = *backend;
   fit.threads = FlagThreads();
@@ -91,19 +139,26 @@ int Train() {
   for (auto& cb : callbacks) fit.callbacks.push_back(cb.get());
   if (!json) {
     std::printf("Training %s on %s: %lld images, batch %lld, %s, %s backend\n",
-                model->name().c_str(), FlagData().c_str(), static_cast<long long>(train.size()),
+                model->name().c_str(), data_name.c_str(), static_cast<long long>(train.size()),
                 static_cast<long long>(fit.batch_size), optimizer->Describe().c_str(),
                 BackendName(fit.backend));
   }
   auto history = model->Fit(train, fit);
   if (!history.ok()) return Fail("train", history.status());
+  if (history->epochs.empty()) {
+    return Fail("train", absl::InvalidArgumentError("no epochs were trained"));
+  }
+  if (!FlagSave().empty()) {
+    if (auto s = model->Save(FlagSave()); !s.ok()) return Fail("train", s);
+    if (!json) std::printf("Saved the model to %s\n", FlagSave().c_str());
+  }
   // Validation ran on the test set after the last epoch: that is the test result.
   const Logs& last = history->epochs.back();
   const double wall = Since(start);
   if (json) {
     std::printf("%s\n", JsonLine()
                             .Add("model", model->name())
-                            .Add("data", FlagData())
+                            .Add("data", data_name)
                             .Add("test_loss", last.at("val_loss"))
                             .Add("test_accuracy", last.at("val_accuracy"))
                             .Add("train_accuracy", last.at("accuracy"))

@@ -30,6 +30,11 @@ int FlagRepeats();
 bool FlagProfile();
 double FlagTolerance();
 double FlagEpsilon();
+// Saved models and checkpoints (issue 6).
+bool FlagSpecified(const char* name);  // Set to a value other than its default.
+std::string FlagSave();
+std::string FlagCheckpointDir();
+std::string FlagResume();
 }  // namespace kiln::cli
 
 #endif  // KILN_FRONTEND_CLI_FLAGS_H_

@@ -7,6 +7,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
@@ -39,7 +40,22 @@ ABSL_FLAG(double, epsilon, 1e-3, "gradcheck: finite-difference step");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for weight initialization and shuffling");
 ABSL_FLAG(std::string, image, "", "predict: 28x28 grayscale image (PNG) or mnist:INDEX");
 
+// Saved models and checkpoints (issue 6).
+ABSL_FLAG(std::string, save, "", "train: save the trained model to this .kiln file");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "train: write a checkpoint to this folder after every epoch (the newest 3 are kept)");
+ABSL_FLAG(std::string, resume, "",
+          "train: continue from the newest complete checkpoint in this folder");
+
 namespace kiln::cli {
+bool FlagSpecified(const char* name) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  // This Abseil keeps IsSpecifiedOnCommandLine private: a value other than the default counts.
+  return flag != nullptr && flag->CurrentValue() != flag->DefaultValue();
+}
+std::string FlagSave() { return absl::GetFlag(FLAGS_save); }
+std::string FlagCheckpointDir() { return absl::GetFlag(FLAGS_checkpoint_dir); }
+std::string FlagResume() { return absl::GetFlag(FLAGS_resume); }
 std::string FlagModel() { return absl::GetFlag(FLAGS_model); }
 std::string FlagFormat() { return absl::GetFlag(FLAGS_format); }
 std::string FlagGraph() { return absl::GetFlag(FLAGS_graph); }
