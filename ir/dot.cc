@@ -1,8 +1,10 @@
 #include "ir/dot.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ir/elementwise_program.h"
 
 namespace kiln {
 namespace {
@@ -33,6 +35,87 @@ const char* NodeStyle(OpKind op) {
   return "shape=box";
 }
 
+// The ops a fused node stands for, drawn inside its cluster: a chain or small DAG of labels,
+// the edges between them, and which parts each of the node's inputs feeds.
+struct FusedParts {
+  std::vector<std::string> ops;
+  std::vector<std::pair<int, int>> edges;
+  std::vector<std::vector<int>> input_to;  // Per node input.
+};
+
+std::string StrAttr(const Node& node, const std::string& key) {
+  auto it = node.attrs.find(key);
+  return it != node.attrs.end() && it->second.kind == AttrKind::kStr ? it->second.s : "";
+}
+
+// A conv or matmul, then a bias add when there is a bias input, then the activation.
+FusedParts ProductBiasActivation(const Node& node, const char* product) {
+  FusedParts p;
+  p.ops.push_back(product);
+  p.input_to = {{0}, {0}};
+  if (node.inputs.size() > 2) {
+    p.ops.push_back("BiasAdd");
+    p.input_to.push_back({1});
+  }
+  const std::string act = StrAttr(node, "activation");
+  if (!act.empty() && act != "none" && act != "linear") {
+    p.ops.push_back(act == "relu"      ? "Relu"
+                    : act == "sigmoid" ? "Sigmoid"
+                    : act == "tanh"    ? "Tanh"
+                                       : act);
+  }
+  for (int i = 1; i < static_cast<int>(p.ops.size()); ++i) p.edges.push_back({i - 1, i});
+  return p;
+}
+
+// The postfix program as a DAG: one part per instruction that is not an input load.
+FusedParts ElementwiseParts(const Node& node) {
+  FusedParts p;
+  auto program =
+      ParseElementwiseProgram(StrAttr(node, "program"), static_cast<int>(node.inputs.size()));
+  if (!program.ok()) return {};
+  p.input_to.resize(node.inputs.size());
+  std::vector<int> stack;  // >= 0: a part; < 0: input -1 - value.
+  for (const ElementwiseInstr& instr : *program) {
+    if (instr.kind == ElementwiseInstr::kInput) {
+      stack.push_back(-1 - instr.input);
+      continue;
+    }
+    const int part = static_cast<int>(p.ops.size());
+    p.ops.push_back(ElementwiseToken(instr.kind));
+    const int arity = ElementwiseArity(instr.kind);
+    if (static_cast<int>(stack.size()) < arity) return {};
+    for (size_t k = stack.size() - arity; k < stack.size(); ++k) {
+      if (stack[k] >= 0) {
+        p.edges.push_back({stack[k], part});
+      } else {
+        std::vector<int>& feeds = p.input_to[-1 - stack[k]];
+        if (std::find(feeds.begin(), feeds.end(), part) == feeds.end()) feeds.push_back(part);
+      }
+    }
+    stack.resize(stack.size() - arity);
+    stack.push_back(part);
+  }
+  return p;
+}
+
+// Empty for ops that are not fused groups. (Not a switch: most ops need no case here.)
+FusedParts Expand(const Node& node) {
+  if (node.op == OpKind::kFusedConv2D) return ProductBiasActivation(node, "Conv2D");
+  if (node.op == OpKind::kFusedDense) return ProductBiasActivation(node, "MatMul");
+  if (node.op == OpKind::kMaskedMatMul) {  // (a, b, y): MatMul(a, b) masked where y > 0.
+    return {{"MatMul", "ReluGrad"}, {{0, 1}}, {{0}, {0}, {1}}};
+  }
+  if (node.op == OpKind::kFusedMaxPool2DGrad) {  // (x, dy): ReluGrad(x, MaxPool2DGrad(x, dy)).
+    return {{"MaxPool2DGrad", "ReluGrad"}, {{0, 1}}, {{0, 1}, {0}}};
+  }
+  if (node.op == OpKind::kElementwise) return ElementwiseParts(node);
+  if (node.op == OpKind::kSoftmaxCrossEntropyWithGrad) {  // (logits, labels, dloss).
+    return {{"SoftmaxCrossEntropy", "SoftmaxCrossEntropyGrad"}, {}, {{0, 1}, {0, 1}, {1}}};
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string GraphToDot(const Graph& g) {
@@ -41,20 +124,53 @@ std::string GraphToDot(const Graph& g) {
     if (out >= 0 && out < g.num_nodes()) is_output[out] = true;
   }
   std::string out = absl::StrCat("digraph ", DotQuote(g.name()), " {\n");
-  out += "  rankdir=TB;\n";
+  out += "  rankdir=TB;\n  compound=true;\n";
   out += "  node [fontname=\"Helvetica\", fontsize=10];\n";
   out += "  edge [color=\"#555555\", arrowsize=0.7];\n";
+  // Fused groups are clusters of their parts; edges leave a cluster from its border.
+  std::vector<FusedParts> parts(g.num_nodes());
+  std::vector<std::string> anchor(g.num_nodes());
   for (const Node& node : g.nodes()) {
+    parts[node.id] = Expand(node);
     std::string label =
         absl::StrCat(node.name, "\n", OpName(node.op), "\n", TypeToString(node.type));
-    absl::StrAppend(&out, "  n", node.id, " [label=", DotQuote(label), ", ", NodeStyle(node.op));
-    if (is_output[node.id]) out += ", penwidth=2.5, color=\"#c92a2a\"";
-    out += "];\n";
+    if (parts[node.id].ops.empty()) {
+      anchor[node.id] = absl::StrCat("n", node.id);
+      absl::StrAppend(&out, "  n", node.id, " [label=", DotQuote(label), ", ", NodeStyle(node.op));
+      if (is_output[node.id]) out += ", penwidth=2.5, color=\"#c92a2a\"";
+      out += "];\n";
+      continue;
+    }
+    const FusedParts& p = parts[node.id];
+    anchor[node.id] = absl::StrCat("n", node.id, "_", p.ops.size() - 1);
+    absl::StrAppend(&out, "  subgraph cluster_n", node.id, " {\n    label=", DotQuote(label),
+                    ";\n    fontname=\"Helvetica\"; fontsize=10; style=\"rounded,filled\";"
+                    " fillcolor=\"#e6fcf5\"; color=",
+                    is_output[node.id] ? "\"#c92a2a\"; penwidth=2.5" : "\"#20c997\"", ";\n");
+    for (size_t k = 0; k < p.ops.size(); ++k) {
+      absl::StrAppend(&out, "    n", node.id, "_", k, " [label=", DotQuote(p.ops[k]),
+                      ", shape=box, style=\"rounded,filled\", fillcolor=white];\n");
+    }
+    for (const auto& [from, to] : p.edges) {
+      absl::StrAppend(&out, "    n", node.id, "_", from, " -> n", node.id, "_", to, ";\n");
+    }
+    out += "  }\n";
   }
   for (const Node& node : g.nodes()) {
-    for (NodeId in : node.inputs) {
+    const FusedParts& p = parts[node.id];
+    for (size_t j = 0; j < node.inputs.size(); ++j) {
+      const NodeId in = node.inputs[j];
       if (in < 0 || in >= g.num_nodes()) continue;
-      absl::StrAppend(&out, "  n", in, " -> n", node.id, ";\n");
+      const std::string tail =
+          parts[in].ops.empty() ? "" : absl::StrCat(" [ltail=cluster_n", in, "]");
+      if (p.ops.empty()) {
+        absl::StrAppend(&out, "  ", anchor[in], " -> n", node.id, tail, ";\n");
+        continue;
+      }
+      const bool fed = j < p.input_to.size() && !p.input_to[j].empty();
+      for (int k : fed ? p.input_to[j] : std::vector<int>{0}) {
+        absl::StrAppend(&out, "  ", anchor[in], " -> n", node.id, "_", k, tail, ";\n");
+      }
     }
   }
   return out + "}\n";

@@ -10,7 +10,9 @@ namespace kiln {
 
 // A `digraph` with one box per node labelled name / op / type, an edge from each input to its
 // user, sources styled by kind (Input, Parameter, Constant) and graph outputs drawn bold.
-// Total: never fails, even for graphs that do not verify (bad input ids are skipped).
+// Fused groups (FusedConv2D, FusedDense, MaskedMatMul, FusedMaxPool2DGrad, Elementwise) are
+// clusters labelled like a node and holding the ops they fuse, the inputs wired to the op
+// each feeds. Total: never fails, even for graphs that do not verify (bad input ids are skipped).
 std::string GraphToDot(const Graph& g);
 
 }  // namespace kiln
