@@ -38,6 +38,11 @@ JsonLine& JsonLine::Add(const std::string& key, int64_t value) {
   absl::StrAppend(&body_, value);
   return *this;
 }
+JsonLine& JsonLine::AddRaw(const std::string& key, const std::string& json) {
+  Key(key);
+  absl::StrAppend(&body_, json);
+  return *this;
+}
 JsonLine& JsonLine::Add(const std::string& key, bool value) {
   Key(key);
   absl::StrAppend(&body_, value ? "true" : "false");

@@ -15,6 +15,8 @@ class JsonLine {
   JsonLine& Add(const std::string& key, bool value);
   JsonLine& Add(const std::string& key, const std::string& value);
   JsonLine& Add(const std::string& key, const char* value) { return Add(key, std::string(value)); }
+  // `json` is already JSON (an array or object built by the caller) and is inserted verbatim.
+  JsonLine& AddRaw(const std::string& key, const std::string& json);
   // "{...}" without a newline.
   std::string str() const { return "{" + body_ + "}"; }
 
