@@ -31,7 +31,9 @@ absl::StatusOr<T> Take(llvm::Expected<T> expected, const std::string& context) {
   return std::move(*expected);
 }
 
-void InitializeLlvmOnce() {
+}  // namespace
+
+void InitializeLlvm() {
   static std::once_flag once;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
@@ -39,10 +41,33 @@ void InitializeLlvmOnce() {
   });
 }
 
-}  // namespace
+absl::Status OptimizeModule(llvm::Module& module, llvm::TargetMachine& tm) {
+  std::string problems;
+  llvm::raw_string_ostream problems_stream(problems);
+  if (llvm::verifyModule(module, &problems_stream)) {
+    return absl::InternalError(absl::StrCat("generated LLVM IR is invalid: ", problems));
+  }
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb(&tm);
+  const llvm::Triple& triple = tm.getTargetTriple();
+  llvm::TargetLibraryInfoImpl tlii(triple);
+  tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, triple);
+  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  mpm.run(module, mam);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<JitCompiler>> JitCompiler::Create(int threads) {
-  InitializeLlvmOnce();
+  InitializeLlvm();
   std::unique_ptr<JitCompiler> c(new JitCompiler());
   auto jtmb_or = Take(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
   if (!jtmb_or.ok()) return jtmb_or.status();
@@ -80,31 +105,10 @@ absl::StatusOr<std::unique_ptr<JitCompiler>> JitCompiler::Create(int threads) {
 absl::Status JitCompiler::Optimize(llvm::Module& module) {
   module.setDataLayout(jit_->getDataLayout());
   module.setTargetTriple(jit_->getTargetTriple().str());
-  std::string problems;
-  llvm::raw_string_ostream problems_stream(problems);
-  if (llvm::verifyModule(module, &problems_stream)) {
-    return absl::InternalError(absl::StrCat("generated LLVM IR is invalid: ", problems));
-  }
   // A target machine per module: optimization runs on several threads at once.
   auto tm = Take(jtmb_->createTargetMachine(), "creating the target machine");
   if (!tm.ok()) return tm.status();
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cgam;
-  llvm::ModuleAnalysisManager mam;
-  llvm::PassBuilder pb(tm->get());
-  llvm::TargetLibraryInfoImpl tlii(jit_->getTargetTriple());
-  tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
-                                          jit_->getTargetTriple());
-  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
-  mpm.run(module, mam);
-  return absl::OkStatus();
+  return OptimizeModule(module, **tm);
 }
 
 absl::StatusOr<std::vector<void*>> JitCompiler::Compile(std::vector<Unit> units,

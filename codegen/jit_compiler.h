@@ -20,6 +20,14 @@ namespace kiln::codegen {
 // Converts an llvm::Error to a Status (consuming it). The only conversion point in Kiln.
 absl::Status ToStatus(llvm::Error error, const std::string& context);
 
+// Registers the native target and its code emitters with LLVM (once per process).
+void InitializeLlvm();
+
+// Verifies `module` and runs the O3 pipeline tuned for `tm`, with libmvec registered so `exp`
+// vectorizes. Shared by the JIT and ahead-of-time export (codegen/aot.cc), so both compile the
+// same kernels the same way.
+absl::Status OptimizeModule(llvm::Module& module, llvm::TargetMachine& tm);
+
 class JitCompiler {
  public:
   // `threads` compile modules in parallel.
