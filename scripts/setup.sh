@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ lld pkg-config llvm-19-dev libzstd-dev libabsl-dev
   libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev libbenchmark-dev libpng-dev
-  nodejs npm ca-certificates)
+  graphviz nodejs npm ca-certificates clang libclang-rt-dev)
 for arg in "$@"; do
   case "$arg" in
     --torch) packages+=(python3-torch) ;;

@@ -8,3 +8,5 @@ scripts/build.sh
 scripts/fetch_data.sh mnist
 export KILN_REQUIRE_DATA=1
 ctest --test-dir build --output-on-failure -j2
+# The model-loader fuzzer (clang, ASan, UBSan), a short bounded run over the committed corpus.
+scripts/fuzz.sh 30

@@ -26,10 +26,16 @@ std::string TempDir(const std::string& name) {
   return dir;
 }
 
+Conv2DOptions ReluConv() {
+  Conv2DOptions options;
+  options.activation = "relu";
+  return options;
+}
+
 Model TinyModel(uint64_t seed = 3) {
   auto model = Model::Sequential(
       "tiny", {5, 5, 1},
-      {Conv2D(2, {3, 3}, {.activation = "relu"}), MaxPooling2D({2, 2}), Flatten(),
+      {Conv2D(2, {3, 3}, ReluConv()), MaxPooling2D({2, 2}), Flatten(),
        Dense(3, "softmax")},
       seed);
   EXPECT_TRUE(model.ok()) << model.status();

@@ -13,6 +13,9 @@ namespace kiln::cli {
 // Resolves --model: a built-in name, or a saved model file (a path or NAME.kiln).
 absl::StatusOr<Model> LoadModel(const std::string& name, uint64_t seed);
 
+// --optimizer, --lr, --momentum and --nesterov as an Optimizer (Keras's default rates).
+absl::StatusOr<Optimizer> OptimizerFromFlags();
+
 // Prints "kiln <command>: <message>" to stderr and returns exit code 1 (2 for usage errors).
 int Fail(const std::string& command, const absl::Status& status);
 
@@ -25,6 +28,10 @@ int Train();
 int Evaluate();
 int GradCheck();
 int Bench();
+// `kiln export`: ahead-of-time compilation to an object file and a C header (issue 6).
+int Export();
+// `kiln viz convolve|filters|activations`: `what` is the subcommand word.
+int Viz(const std::string& what);
 
 }  // namespace kiln::cli
 

@@ -10,7 +10,9 @@
 #include "frontend/builtin_models.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
+#include "frontend/cli/image_arg.h"
 #include "frontend/training.h"
+#include "frontend/viz/graphviz.h"
 #include "ir/dot.h"
 #include "ir/passes/memory_plan.h"
 #include "ir/passes/passes.h"
@@ -47,6 +49,9 @@ int Dump() {
     return Fail("dump", absl::InvalidArgumentError(
                             absl::StrCat("unknown --format '", format, "' (text or dot)")));
   }
+  if (!FlagRender().empty() && format != "dot") {  // viz: --render draws the DOT graph.
+    return Fail("dump", absl::InvalidArgumentError("--render needs --format dot"));
+  }
   // --graph forward|train picks the graph; --stage NAME shows it after that pipeline stage.
   absl::StatusOr<Graph> graph = absl::InvalidArgumentError(
       absl::StrCat("unknown --graph '", FlagGraph(), "' (forward or train)"));
@@ -78,6 +83,12 @@ int Dump() {
       std::fputs(plan->ToString(shown).c_str(), stdout);
     }
   }
+  if (!FlagRender().empty()) {  // viz: Graphviz renders the DOT text to --out or stdout.
+    if (auto s = viz::RenderDot(GraphToDot(shown), FlagRender(), FlagOut()); !s.ok()) {
+      return Fail("dump", s);
+    }
+    return 0;
+  }
   std::fputs(format == "text" ? PrintGraph(shown).c_str() : GraphToDot(shown).c_str(), stdout);
   return 0;
 }
@@ -96,15 +107,25 @@ Tensor SyntheticDigit(const Dims& shape) {
 int Predict() {
   auto model = LoadModel(FlagModel(), FlagSeed());
   if (!model.ok()) return Fail("predict", model.status());
-  if (!FlagImage().empty()) {
-    return Fail("predict", absl::UnimplementedError("--image needs a dataset or PNG loader"));
+  Tensor image = SyntheticDigit(model->input_shape());
+  std::string what = "a synthetic digit";
+  if (!FlagImage().empty()) {  // A PNG file or mnist:INDEX (frontend/cli/image_arg.h).
+    const Dims& shape = model->input_shape();
+    auto loaded = LoadImageArg(FlagImage(), shape.size() > 1 ? shape[1] : 0, shape[0]);
+    if (!loaded.ok()) return Fail("predict", loaded.status());
+    image = GrayImageToTensor(loaded->image);
+    what = loaded->description;
+    if (loaded->label >= 0) absl::StrAppend(&what, " (label ", loaded->label, ")");
   }
   auto backend = ParseBackend(FlagBackend());
   if (!backend.ok()) return Fail("predict", backend.status());
-  auto probs = model->Predict(SyntheticDigit(model->input_shape()), 1, *backend, FlagThreads());
+  auto probs = model->Predict(image, 1, *backend, FlagThreads());
   if (!probs.ok()) return Fail("predict", probs.status());
-  std::printf("class probabilities for a synthetic digit (model %s, %s, untrained weights):\n",
-              model->name().c_str(), BackendName(*backend));
+  const bool trained = model->progress().epoch > 0;
+  std::printf("class probabilities for %s (model %s, %s, %s weights):\n", what.c_str(),
+              model->name().c_str(), BackendName(*backend),
+              trained ? absl::StrCat("trained for ", model->progress().epoch, " epochs").c_str()
+                      : "untrained");
   int best = 0;
   for (int64_t c = 0; c < probs->size(); ++c) {
     if (probs->f32()[c] > probs->f32()[best]) best = static_cast<int>(c);

@@ -10,6 +10,7 @@
 #include "frontend/initializers.h"
 #include "frontend/json.h"
 #include "frontend/training.h"
+#include "frontend/viz/plots.h"
 
 namespace kiln::cli {
 namespace {
@@ -99,7 +100,10 @@ int Train() {
   if (!resume) {
     if (auto s = model->Compile(*optimizer); !s.ok()) return Fail("train", s);
   }
-  model->set_training_config({.dataset = data_name, .limit = limit});
+  TrainingConfig config;  // Fit fills in the batch size, epochs, seed and backend.
+  config.dataset = data_name;
+  config.limit = limit;
+  model->set_training_config(config);
   auto backend = ParseBackend(FlagBackend());
   if (!backend.ok()) return Fail("train", backend.status());
 
@@ -179,6 +183,14 @@ int Train() {
       std::printf("; test accuracy first reached 99%% at %.1f s", first_99);
     }
     std::printf("\n");
+  }
+  // viz: --plot writes the loss and accuracy curves (frontend/viz/plots.h).
+  if (!FlagPlot().empty()) {
+    const std::string title = absl::StrCat("Training curves: ", model->name(), " on ", data_name);
+    if (auto s = viz::WriteTrainingCurves(*history, FlagPlot(), title); !s.ok()) {
+      return Fail("train", s);
+    }
+    if (!json) std::printf("Wrote training curves to %s\n", FlagPlot().c_str());
   }
   return 0;
 }

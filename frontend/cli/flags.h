@@ -30,6 +30,21 @@ int FlagRepeats();
 bool FlagProfile();
 double FlagTolerance();
 double FlagEpsilon();
+// viz flags: `kiln viz ...`, `train --plot`, `dump --render`.
+std::string FlagKernel();
+int64_t FlagPool();
+std::string FlagLayer();
+std::string FlagIndex();
+std::string FlagChannels();
+std::string FlagOut();
+std::string FlagPlot();
+std::string FlagRender();
+// bench: thread scaling and the PyTorch peer (issue 5).
+bool FlagScaling();
+bool FlagVsTorch();
+std::string FlagTorchScript();
+// export: ahead-of-time compilation (issue 6).
+std::string FlagTargetCpu();
 // Saved models and checkpoints (issue 6).
 bool FlagSpecified(const char* name);  // Set to a value other than its default.
 std::string FlagSave();

@@ -40,6 +40,29 @@ ABSL_FLAG(double, epsilon, 1e-3, "gradcheck: finite-difference step");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for weight initialization and shuffling");
 ABSL_FLAG(std::string, image, "", "predict: 28x28 grayscale image (PNG) or mnist:INDEX");
 
+// viz flags: `kiln viz ...`, `train --plot`, `dump --render` (issue 7).
+ABSL_FLAG(std::string, kernel, "vertical",
+          "viz convolve: vertical, horizontal, sharpen, blur, laplacian, or rows of values such "
+          "as \"-1,0,1;-2,0,2;-1,0,1\"");
+ABSL_FLAG(int64_t, pool, 2, "viz convolve: max-pooling window after the convolution (0: none)");
+ABSL_FLAG(std::string, layer, "", "viz filters: the conv layer to show (default: the first)");
+ABSL_FLAG(std::string, index, "0,7,26", "viz activations: test image indices, comma-separated");
+ABSL_FLAG(std::string, channels, "",
+          "viz filters/activations: channels, comma-separated (default: filters all, or the "
+          "first 16 of a multi-channel layer; activations 0,1,2,3)");
+ABSL_FLAG(std::string, out, "",
+          "viz: the PNG to write; dump --render: the file (default: stdout); export: the folder");
+ABSL_FLAG(std::string, plot, "", "train: also write loss and accuracy curves to this PNG");
+ABSL_FLAG(std::string, render, "", "dump --format dot: render with Graphviz's dot: svg | png");
+// bench: thread scaling and the PyTorch peer (issue 5).
+ABSL_FLAG(bool, scaling, false, "bench: JIT training step at 1 thread vs --threads, and speedup");
+ABSL_FLAG(bool, vs_torch, false,
+          "bench: the same model, batch and threads in PyTorch (scripts/setup.sh --torch)");
+ABSL_FLAG(std::string, torch_script, "",
+          "bench --vs-torch: path of bench/torch_peer.py (default: found next to kiln)");
+// export: ahead-of-time compilation (issue 6); it also uses --out (the folder) and --batch.
+ABSL_FLAG(std::string, target_cpu, "",
+          "export: LLVM CPU name to compile for, e.g. x86-64-v3 (default: the host's, as the JIT)");
 // Saved models and checkpoints (issue 6).
 ABSL_FLAG(std::string, save, "", "train: save the trained model to this .kiln file");
 ABSL_FLAG(std::string, checkpoint_dir, "",
@@ -80,6 +103,21 @@ int FlagRepeats() { return absl::GetFlag(FLAGS_repeats); }
 bool FlagProfile() { return absl::GetFlag(FLAGS_profile); }
 double FlagTolerance() { return absl::GetFlag(FLAGS_tolerance); }
 double FlagEpsilon() { return absl::GetFlag(FLAGS_epsilon); }
+// viz flags.
+std::string FlagKernel() { return absl::GetFlag(FLAGS_kernel); }
+int64_t FlagPool() { return absl::GetFlag(FLAGS_pool); }
+std::string FlagLayer() { return absl::GetFlag(FLAGS_layer); }
+std::string FlagIndex() { return absl::GetFlag(FLAGS_index); }
+std::string FlagChannels() { return absl::GetFlag(FLAGS_channels); }
+std::string FlagOut() { return absl::GetFlag(FLAGS_out); }
+std::string FlagPlot() { return absl::GetFlag(FLAGS_plot); }
+std::string FlagRender() { return absl::GetFlag(FLAGS_render); }
+// bench: thread scaling and the PyTorch peer (issue 5).
+bool FlagScaling() { return absl::GetFlag(FLAGS_scaling); }
+bool FlagVsTorch() { return absl::GetFlag(FLAGS_vs_torch); }
+std::string FlagTorchScript() { return absl::GetFlag(FLAGS_torch_script); }
+// export (issue 6).
+std::string FlagTargetCpu() { return absl::GetFlag(FLAGS_target_cpu); }
 }  // namespace kiln::cli
 
 namespace {
@@ -91,17 +129,29 @@ usage: kiln <command> [flags]
 commands:
   summary   --model NAME                     Keras-style summary with FLOPs and memory
   dump      --model NAME [--format text|dot] [--batch B] [--graph forward|train]
-            [--stage input|simplify|cse|dce|fuse|final|memory]
+            [--stage input|simplify|cse|dce|fuse|final|memory] [--render svg|png --out FILE]
                                              the IR after any pipeline stage, text or Graphviz
-  predict   --model NAME [--seed S]          class probabilities for a synthetic digit
+  predict   --model NAME [--seed S] [--image FILE.png|mnist:INDEX]
+                                             class probabilities for an image (default: a
+                                             synthetic digit)
   train     --model NAME --data mnist|fashion --epochs N --batch B --optimizer sgd|adam
             --lr X --seed S [--limit N] [--stop_at_accuracy F] [--patience P] [--json]
-                                             train, then report test loss and accuracy
+            [--plot curves.png]              train, then report test loss and accuracy
+  viz convolve    --image FILE.png|mnist:INDEX --kernel NAME|"-1,0,1;-2,0,2;-1,0,1"
+                  [--pool 2] --out out.png   original, filtered and pooled side by side
+  viz filters     --model NAME [--layer NAME] [--channels 0,1] --out f.png
+                                             a conv layer's kernels
+  viz activations --model NAME --data mnist|fashion [--index 0,7,26] [--channels 0,1,2,3]
+                  --out a.png                each conv and pooling layer's feature maps
   evaluate  --model NAME --data mnist|fashion [--batch B] [--json]
                                              test loss and accuracy
   gradcheck --model NAME [--tolerance T]     symbolic vs numerical gradients per parameter
-  bench     --model NAME --batch B --threads T [--repeats R] [--json]
-                                             JIT vs interpreter: compile time, images/s
+  bench     --model NAME --batch B --threads T [--repeats R] [--profile] [--scaling]
+            [--vs-torch] [--json]            JIT vs interpreter (and PyTorch): compile time,
+                                             images/s, per-kernel % of peak, thread scaling
+  export    --model NAME --out DIR [--batch B] [--target-cpu CPU] [--optimizer sgd|adam --lr X]
+                                             compile inference and a training step to DIR/NAME.o
+                                             and NAME.h for plain C, with DIR/example.c
   models                                     list the built-in models
   version                                    versions and the host CPU the JIT targets
 
@@ -110,6 +160,8 @@ Run `kiln --help` for every flag.)";
 struct Command {
   const char* name;
   int (*run)();
+  // Commands with a subcommand word (`kiln viz convolve`) get it here ("" when absent).
+  int (*run_sub)(const std::string&) = nullptr;
 };
 
 }  // namespace
@@ -121,7 +173,8 @@ int main(int argc, char** argv) {
       {"predict", kiln::cli::Predict},   {"version", kiln::cli::Version},
       {"models", kiln::cli::Models},     {"train", kiln::cli::Train},
       {"evaluate", kiln::cli::Evaluate}, {"gradcheck", kiln::cli::GradCheck},
-      {"bench", kiln::cli::Bench},
+      {"bench", kiln::cli::Bench},       {"viz", nullptr, kiln::cli::Viz},
+      {"export", kiln::cli::Export},  // Ahead-of-time export (issue 6).
   };
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2) absl::ParseCommandLine(argc, argv);  // Handles --help and friends.
@@ -131,12 +184,22 @@ int main(int argc, char** argv) {
   const std::string name = argv[1];
   for (const Command& command : commands) {
     if (name == command.name) {
-      // Drop the command word so absl sees `kiln --flag ...`.
+      // Drop the command word so absl sees `kiln --flag ...`. Flag names may be spelled with
+      // hyphens (`--vs-torch` for --vs_torch); values are left alone.
+      std::vector<std::string> spelled(argv + 2, argv + argc);
       std::vector<char*> args = {argv[0]};
-      for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+      for (std::string& arg : spelled) {
+        if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+          for (size_t i = 2; i < arg.size() && arg[i] != '='; ++i) {
+            if (arg[i] == '-') arg[i] = '_';
+          }
+        }
+        args.push_back(arg.data());
+      }
       std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-      if (rest.size() > 1) {
-        std::fprintf(stderr, "kiln %s: unexpected argument '%s'\n", name.c_str(), rest[1]);
+      const size_t words = command.run_sub ? 2 : 1;  // argv[0], then the subcommand if any.
+      if (rest.size() > words) {
+        std::fprintf(stderr, "kiln %s: unexpected argument '%s'\n", name.c_str(), rest[words]);
         return 2;
       }
       // Flags shared by several commands are checked once here.
@@ -148,6 +211,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "kiln %s: %s\n", name.c_str(), bad);
         return 2;
       }
+      if (command.run_sub) return command.run_sub(rest.size() > 1 ? rest[1] : "");
       return command.run();
     }
   }
