@@ -267,10 +267,21 @@ class ObjectBuilder {
   // The global holding Parameter `node`, shared by name across entry points.
   absl::StatusOr<llvm::Constant*> Parameter(const std::string& fn_name, const Node& node) {
     auto it = state_.find(node.name);
-    if (it == state_.end()) {  // Optimizer slots and step counters start at zero.
-      it =
-          state_.emplace(node.name, State{Zeros("state." + node.name, Bytes(node.type)), node.type})
-              .first;
+    if (it == state_.end()) {  // Optimizer slots: saved values, else zero.
+      auto slot = spec_.slots.find(node.name);
+      llvm::GlobalVariable* global = nullptr;
+      if (slot != spec_.slots.end() && slot->second.type() == node.type) {
+        const Tensor& value = slot->second;
+        llvm::StringRef bytes(static_cast<const char*>(value.raw()), value.bytes());
+        llvm::Type* element = value.dtype() == DType::kF32 ? b_.getFloatTy() : b_.getInt32Ty();
+        global = NewGlobal("state." + node.name,
+                           llvm::ConstantDataArray::getRaw(bytes, value.size(), element),
+                           /*constant=*/false);
+        data_bytes_ += value.bytes();
+      } else {
+        global = Zeros("state." + node.name, Bytes(node.type));
+      }
+      it = state_.emplace(node.name, State{global, node.type}).first;
     }
     if (it->second.type != node.type) {
       return absl::InvalidArgumentError(absl::StrCat(fn_name, ": parameter '", node.name, "' is ",

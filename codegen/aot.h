@@ -11,6 +11,7 @@
 #define KILN_CODEGEN_AOT_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,8 @@ struct AotSpec {
   // Initial values of Parameters, by name; these are the parameters the accessors expose, in
   // this order. Other Parameters (optimizer slots) start at zero.
   std::vector<std::pair<std::string, Tensor>> state;
+  // Initial values of other Parameters (optimizer slots) by name; absent ones start at zero.
+  std::map<std::string, Tensor> slots;
   std::string target_cpu;  // An LLVM CPU name ("x86-64-v3"); empty: the host's, like the JIT.
 };
 

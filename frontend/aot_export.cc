@@ -127,8 +127,9 @@ absl::StatusOr<ExportedModel> ExportModel(const Model& model, const ExportOption
                    "backward pass, and an ",
                    options.optimizer.Describe(),
                    " update of every parameter in place. The optimizer\n"
-                   "state (Adam's moments and step, SGD's velocity) starts at zero with the "
-                   "program."),
+                   "state (Adam's moments and step, SGD's velocity) starts ",
+                   options.optimizer_state.empty() ? "at zero with the program."
+                                                   : "as the saved model's."),
       std::move(train),
       {{"image", "images", "NHWC, pixels scaled to [0, 1] (value / 255)."},
        {"label", "labels", absl::StrCat("Class ids in [0, ", out[1], ").")}},
@@ -143,6 +144,7 @@ absl::StatusOr<ExportedModel> ExportModel(const Model& model, const ExportOption
     }
     spec.state.emplace_back(name, it->second);
   }
+  spec.slots = options.optimizer_state;
   KILN_ASSIGN_OR_RETURN(e.aot, CompileAot(spec));
   if (e.aot.data_bytes + e.aot.workspace_bytes >= kMaxStaticBytes) {
     return absl::InvalidArgumentError(absl::StrCat(

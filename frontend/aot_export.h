@@ -5,6 +5,7 @@
 #define KILN_FRONTEND_AOT_EXPORT_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct ExportOptions {
   int64_t batch = 1;       // Every entry point processes exactly this many images.
   Optimizer optimizer;     // The training step's (Adam with Keras's defaults).
   std::string target_cpu;  // An LLVM CPU name; empty: the host's.
+  // Initial optimizer slots (a saved model's, when it keeps its optimizer); absent ones are zero.
+  std::map<std::string, Tensor> optimizer_state;
 };
 
 struct ExportedModel {

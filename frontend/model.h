@@ -116,6 +116,8 @@ class Model {
   const TrainingConfig& training_config() const { return config_; }
   void set_training_config(TrainingConfig config) { config_ = std::move(config); }
   const Optimizer& optimizer() const { return optimizer_; }
+  // The optimizer's slots by Parameter name ("conv2d/kernel/m", "optimizer/step").
+  const std::map<std::string, Tensor>& optimizer_state() const { return optimizer_state_; }
   bool compiled() const { return compiled_; }
 
   // Weights by parameter name ("conv2d/kernel").

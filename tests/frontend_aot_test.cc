@@ -128,13 +128,32 @@ double MaxDiff(const float* a, const float* b, int64_t n) {
   return worst;
 }
 
-// Exports `model_name` at kBatch, runs the driver, and compares everything with the JIT.
-void ExpectAotMatchesJit(const std::string& model_name, bool run_example) {
+// Exports `model_name` at kBatch, runs the driver, and compares everything with the JIT. With
+// `trained`, the model first trains a little with Adam, so the export starts from its weights and
+// its saved optimizer state (moments and step), and must continue exactly like the JIT.
+void ExpectAotMatchesJit(const std::string& model_name, bool run_example, bool trained = false) {
   if (!HaveCc()) GTEST_SKIP() << "no C compiler `cc`";
   auto model = BuiltinModel(model_name, /*seed=*/3);
   ASSERT_TRUE(model.ok()) << model.status();
   ExportOptions options;
   options.batch = kBatch;
+  if (trained) {
+    testing_util::SplitMix data_rng(5);
+    Dataset data{Tensor(TensorType{DType::kF32, {3 * kBatch, 28, 28, 1}}),
+                 Tensor(TensorType{DType::kI32, {3 * kBatch}})};
+    for (float& v : data.images.f32_span()) v = static_cast<float>(data_rng.Unit());
+    for (int64_t i = 0; i < 3 * kBatch; ++i) {
+      data.labels.i32()[i] = static_cast<int32_t>(data_rng.Next() % 10);
+    }
+    ASSERT_TRUE(model->Compile(Optimizer::Adam()).ok());
+    Model::FitOptions fit;
+    fit.batch_size = kBatch;
+    fit.verbose = 0;
+    ASSERT_TRUE(model->Fit(data, fit).ok());
+    ASSERT_FALSE(model->optimizer_state().empty());
+    options.optimizer = model->optimizer();
+    options.optimizer_state = model->optimizer_state();
+  }
   auto exported = ExportModel(*model, options);
   ASSERT_TRUE(exported.ok()) << exported.status();
   const std::string dir = MakeTempDir();
@@ -176,7 +195,10 @@ void ExpectAotMatchesJit(const std::string& model_name, bool run_example) {
   for (const Node& node : (*exe)->graph().nodes()) {
     if (node.op != OpKind::kParameter) continue;
     auto w = model->weights().find(node.name);
-    const Tensor value = w != model->weights().end() ? w->second : Tensor(node.type);
+    auto slot = model->optimizer_state().find(node.name);
+    const Tensor value = w != model->weights().end()               ? w->second
+                         : slot != model->optimizer_state().end() ? slot->second
+                                                                   : Tensor(node.type);
     ASSERT_TRUE((*exe)->SetTensor(node.name, value).ok()) << node.name;
   }
   ASSERT_TRUE((*exe)->SetTensor("image", images).ok());
@@ -235,6 +257,10 @@ void ExpectAotMatchesJit(const std::string& model_name, bool run_example) {
 }
 
 TEST(AotExport, MnistCnnMatchesJit) { ExpectAotMatchesJit("mnist-cnn", /*run_example=*/false); }
+
+TEST(AotExport, TrainedModelContinuesWithItsOptimizerState) {
+  ExpectAotMatchesJit("mnist-dnn", /*run_example=*/false, /*trained=*/true);
+}
 
 TEST(AotExport, MnistDnnMatchesJitAndExampleRuns) {
   ExpectAotMatchesJit("mnist-dnn", /*run_example=*/true);

@@ -28,7 +28,9 @@ int Export() {
   options.batch = FlagBatch() > 0 ? FlagBatch() : 1;
   // A saved model compiled with an optimizer keeps it, unless --lr or --optimizer sgd is given.
   const bool flags_default = FlagLr() == 0 && FlagOptimizer() == "adam";
-  options.optimizer = model->compiled() && flags_default ? model->optimizer() : *optimizer;
+  const bool keep = model->compiled() && flags_default;
+  options.optimizer = keep ? model->optimizer() : *optimizer;
+  if (keep) options.optimizer_state = model->optimizer_state();  // Training continues exactly.
   options.target_cpu = FlagTargetCpu();
   // Refuse an unusable folder before spending a second compiling; a folder created here is
   // removed again (when still empty) if the export fails.
