@@ -76,7 +76,9 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
                     for (int64_t r = 0; r < rb; ++r) {
                       Value* c = b.CreateAdd(c0, kb.I(r));
                       valid[r] = b.CreateICmpULT(c, g_end);
-                      c = b.CreateSelect(valid[r], c, c0);
+                      // Past the group's end (the last group may be short, so even c0 can be),
+                      // read combo g0 instead: in bounds, and never stored.
+                      c = b.CreateSelect(valid[r], c, g0);
                       ci[r] = b.CreateURem(c, kb.I(dw[2]));
                       Value* tap = b.CreateUDiv(c, kb.I(dw[2]));
                       kw[r] = b.CreateURem(tap, kb.I(dw[1]));

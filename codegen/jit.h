@@ -20,7 +20,11 @@ struct JitOptions {
   int compile_threads = 2;  // LLVM modules compiled in parallel.
   // f32 lanes per vector in generated kernels: 0 = the host's (16 with AVX-512, else 8). Tests
   // set 8 to exercise the narrower kernels on an AVX-512 host.
-  int vector_lanes = 0;  // Run the pass pipeline (simplify, CSE, DCE, fusion) first.
+  int vector_lanes = 0;
+  // Tests: the arena and every scratch buffer end against an inaccessible page, so a kernel that
+  // reads or writes past a buffer's end (beyond its 64-byte alignment slack) faults instead of
+  // silently touching whatever lies next to it.
+  bool guard_pages = false;
 };
 
 // What a compiled graph looks like, for reports and profiles.

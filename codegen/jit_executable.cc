@@ -1,5 +1,8 @@
 // JitExecutable: memory plan, lowering every node, LLVM compilation, and running the kernels on
 // the thread pool.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,8 +22,41 @@ namespace {
 
 using KernelFn = void (*)(void**, int64_t, int64_t);
 
-struct Aligned {
-  void operator()(void* p) const { std::free(p); }
+// Zeroed memory, 64-byte aligned; with `guard`, its end (rounded up to 64 bytes) touches a
+// PROT_NONE page (JitOptions::guard_pages).
+class Block {
+ public:
+  Block(int64_t bytes, bool guard) {
+    const int64_t size = std::max<int64_t>((bytes + 63) / 64 * 64, 64);
+    if (!guard) {
+      data_ = std::aligned_alloc(64, size);
+      KILN_CHECK(data_ != nullptr);
+      std::memset(data_, 0, size);
+      return;
+    }
+    const int64_t page = sysconf(_SC_PAGESIZE);
+    mapped_ = (size + page - 1) / page * page + page;
+    base_ = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    KILN_CHECK(base_ != MAP_FAILED);
+    char* guard_page = static_cast<char*>(base_) + mapped_ - page;
+    KILN_CHECK(mprotect(guard_page, page, PROT_NONE) == 0);
+    data_ = guard_page - size;
+  }
+  ~Block() {
+    if (mapped_ > 0) {
+      munmap(base_, mapped_);
+    } else {
+      std::free(data_);
+    }
+  }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+  void* data() const { return data_; }
+
+ private:
+  void* data_ = nullptr;
+  void* base_ = nullptr;
+  int64_t mapped_ = 0;
 };
 
 class Jit final : public JitExecutable {
@@ -65,7 +101,7 @@ class Jit final : public JitExecutable {
       kernels_.push_back({reinterpret_cast<KernelFn>(addresses[i]), launch.tasks, launch.grain});
       info_.kernels.push_back({launch.symbol, launch.node, launch.tasks, launch.flops});
     }
-    Allocate(lowering.scratch_floats());
+    Allocate(lowering.scratch_floats(), options.guard_pages);
     info_.arena_bytes = plan_.arena_bytes;
     info_.compile_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -78,7 +114,7 @@ class Jit final : public JitExecutable {
 
   absl::Status SetTensor(absl::string_view name, const Tensor& value) override {
     KILN_ASSIGN_OR_RETURN(NodeId id, FindBindable(graph_, name, value));
-    std::memcpy(persistent_[id].raw(), value.raw(), value.bytes());
+    std::memcpy(table_[id], value.raw(), value.bytes());
     return absl::OkStatus();
   }
 
@@ -117,30 +153,29 @@ class Jit final : public JitExecutable {
     int64_t tasks, grain;
   };
 
-  void Allocate(const std::vector<int64_t>& scratch) {
+  void Allocate(const std::vector<int64_t>& scratch, bool guard) {
     const int n = graph_.num_nodes();
     table_.assign(n + scratch.size(), nullptr);
-    arena_.reset(std::aligned_alloc(64, std::max<int64_t>((plan_.arena_bytes + 63) / 64 * 64, 64)));
-    std::memset(arena_.get(), 0, plan_.arena_bytes);
+    arena_ = std::make_unique<Block>(plan_.arena_bytes, guard);
     persistent_.resize(n);
     for (NodeId id : plan_.schedule) {
       const Node& node = graph_.node(id);
       const MemoryPlan::Buffer& buf = plan_.buffers[id];
       if (buf.kind == MemoryPlan::Kind::kPersistent) {
-        persistent_[id] = Tensor(node.type);
+        persistent_[id] = std::make_unique<Block>(buf.bytes, guard);
+        table_[id] = persistent_[id]->data();
         if (node.op == OpKind::kConstant) {
           const std::vector<float>& v = node.GetFloats("value");
-          for (int64_t i = 0; i < persistent_[id].size(); ++i) {
+          for (int64_t i = 0; i < NumElements(node.type.dims); ++i) {
             if (node.type.dtype == DType::kF32) {
-              persistent_[id].f32()[i] = v[i];
+              static_cast<float*>(table_[id])[i] = v[i];
             } else {
-              persistent_[id].i32()[i] = static_cast<int32_t>(v[i]);
+              static_cast<int32_t*>(table_[id])[i] = static_cast<int32_t>(v[i]);
             }
           }
         }
-        table_[id] = persistent_[id].raw();
       } else if (buf.kind == MemoryPlan::Kind::kArena) {
-        table_[id] = static_cast<char*>(arena_.get()) + buf.offset;
+        table_[id] = static_cast<char*>(arena_->data()) + buf.offset;
       }
     }
     for (NodeId id : plan_.schedule) {
@@ -150,8 +185,8 @@ class Jit final : public JitExecutable {
       }
     }
     for (size_t s = 0; s < scratch.size(); ++s) {
-      scratch_.emplace_back(TensorType{DType::kF32, {scratch[s]}});
-      table_[n + s] = scratch_.back().raw();
+      scratch_.push_back(std::make_unique<Block>(scratch[s] * 4, guard));
+      table_[n + s] = scratch_.back()->data();
     }
   }
 
@@ -161,9 +196,9 @@ class Jit final : public JitExecutable {
   std::unique_ptr<codegen::JitCompiler> compiler_;  // Owns the compiled code.
   std::vector<Kernel> kernels_;
   std::vector<void*> table_;
-  std::vector<Tensor> persistent_;
-  std::vector<Tensor> scratch_;
-  std::unique_ptr<void, Aligned> arena_;
+  std::vector<std::unique_ptr<Block>> persistent_;
+  std::vector<std::unique_ptr<Block>> scratch_;
+  std::unique_ptr<Block> arena_;
   JitInfo info_;
 };
 

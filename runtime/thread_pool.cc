@@ -53,9 +53,15 @@ void ThreadPool::WorkerLoop() {
     seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
     // Join the job unless the caller has already closed it (it finished every chunk without us):
-    // either the caller sees this increment and waits for us, or we see the job closed.
+    // either the caller sees this increment and waits for us, or we see the job closed. A worker
+    // that was descheduled long enough that a later job is now being set up (or running) must not
+    // join it with a stale `seen`: it has not synchronized with that job's fields (fn_ may still
+    // point at a finished job's function). It goes round again and sees the new generation.
     active_.fetch_add(1, std::memory_order_seq_cst);
-    if (closed_.load(std::memory_order_seq_cst) != seen) RunChunks();
+    if (generation_.load(std::memory_order_seq_cst) == seen &&
+        closed_.load(std::memory_order_seq_cst) != seen) {
+      RunChunks();
+    }
     active_.fetch_sub(1, std::memory_order_seq_cst);
   }
 }

@@ -169,6 +169,7 @@ void RunAndCompare(Builder& b, double tol, int threads, int lanes = 0) {
   ASSERT_TRUE(ref.ok()) << ref.status();
   JitOptions options{threads};
   options.vector_lanes = lanes;
+  options.guard_pages = true;  // A read or write past any buffer's end faults.
   auto jit = CreateJit(b.g, options);
   ASSERT_TRUE(jit.ok()) << jit.status();
   for (int step = 0; step < b.steps; ++step) {
