@@ -36,10 +36,7 @@ class ObjectBuilder {
       if (value.dtype() != DType::kF32) {
         return absl::InvalidArgumentError(absl::StrCat("parameter '", name, "' is not f32"));
       }
-      llvm::StringRef bytes(static_cast<const char*>(value.raw()), value.bytes());
-      auto* init = llvm::ConstantDataArray::getRaw(bytes, value.size(), b_.getFloatTy());
-      state_[name] = {NewGlobal("param." + name, init, /*constant=*/false), value.type()};
-      data_bytes_ += value.bytes();
+      state_[name] = {Data("param." + name, value), value.type()};
     }
     return absl::OkStatus();
   }
@@ -234,6 +231,14 @@ class ObjectBuilder {
     g->setAlignment(llvm::Align(64));
     return g;
   }
+  // A writable global initialized with `value`'s bytes (.data).
+  llvm::GlobalVariable* Data(const std::string& name, const Tensor& value) {
+    data_bytes_ += value.bytes();
+    llvm::StringRef bytes(static_cast<const char*>(value.raw()), value.bytes());
+    llvm::Type* element = value.dtype() == DType::kF32 ? b_.getFloatTy() : b_.getInt32Ty();
+    return NewGlobal(name, llvm::ConstantDataArray::getRaw(bytes, value.size(), element),
+                     /*constant=*/false);
+  }
   // A zero-initialized global of `bytes` bytes (.bss).
   llvm::GlobalVariable* Zeros(const std::string& name, int64_t bytes) {
     bss_bytes_ += bytes;
@@ -269,18 +274,9 @@ class ObjectBuilder {
     auto it = state_.find(node.name);
     if (it == state_.end()) {  // Optimizer slots: saved values, else zero.
       auto slot = spec_.slots.find(node.name);
-      llvm::GlobalVariable* global = nullptr;
-      if (slot != spec_.slots.end() && slot->second.type() == node.type) {
-        const Tensor& value = slot->second;
-        llvm::StringRef bytes(static_cast<const char*>(value.raw()), value.bytes());
-        llvm::Type* element = value.dtype() == DType::kF32 ? b_.getFloatTy() : b_.getInt32Ty();
-        global = NewGlobal("state." + node.name,
-                           llvm::ConstantDataArray::getRaw(bytes, value.size(), element),
-                           /*constant=*/false);
-        data_bytes_ += value.bytes();
-      } else {
-        global = Zeros("state." + node.name, Bytes(node.type));
-      }
+      llvm::GlobalVariable* global = slot != spec_.slots.end() && slot->second.type() == node.type
+                                         ? Data("state." + node.name, slot->second)
+                                         : Zeros("state." + node.name, Bytes(node.type));
       it = state_.emplace(node.name, State{global, node.type}).first;
     }
     if (it->second.type != node.type) {

@@ -436,6 +436,25 @@ void EmitSoftmaxGrad(Lowering& l, const Node& node) {
   l.EndKernel();
 }
 
+namespace {
+
+// Adds row `base`'s cross-entropy, max - logits[label] + log(sum), to *total; a label outside
+// [0, C) is never read through and its row contributes NaN. Shared by both loss kernels, so
+// the fused one sums exactly as the plain one.
+void AccumulateRowLoss(KernelBuilder& kb, llvm::Value* logits, llvm::Value* base,
+                       llvm::Value* label, int64_t classes, llvm::Value* max, llvm::Value* sum,
+                       llvm::Value* total) {
+  auto& b = kb.b();
+  llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
+  llvm::Value* loss =
+      b.CreateFAdd(b.CreateFSub(max, picked), b.CreateUnaryIntrinsic(llvm::Intrinsic::log, sum));
+  loss = b.CreateSelect(kb.InRange(label, classes), loss,
+                        kb.F(std::numeric_limits<float>::quiet_NaN()));
+  b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);
+}
+
+}  // namespace
+
 void EmitSoftmaxCrossEntropy(Lowering& l, const Node& node) {
   const Dims& dims = l.input(node, 0).type.dims;
   const int64_t batch = dims[0], classes = dims[1];
@@ -453,13 +472,7 @@ void EmitSoftmaxCrossEntropy(Lowering& l, const Node& node) {
         llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
         llvm::Value* max = RowMax(kb, logits, base, classes, 1);
         llvm::Value* sum = ExpRow(kb, logits, nullptr, base, classes, 1, max);
-        // A label outside [0, C) is never read through: its row contributes NaN.
-        llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
-        llvm::Value* loss = b.CreateFAdd(b.CreateFSub(max, picked),
-                                         b.CreateUnaryIntrinsic(llvm::Intrinsic::log, sum));
-        loss = b.CreateSelect(kb.InRange(label, classes), loss,
-                              kb.F(std::numeric_limits<float>::quiet_NaN()));
-        b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);
+        AccumulateRowLoss(kb, logits, base, label, classes, max, sum, total);
       },
       "b");
   llvm::Value* mean = b.CreateFDiv(Get(kb, total, kb.F32()), kb.F(static_cast<float>(batch)));
@@ -492,13 +505,7 @@ void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node) {
     llvm::Value* valid = kb.InRange(label, classes);
     llvm::Value* max = RowMax(kb, logits, base, classes, 1);
     llvm::Value* sum = ExpRow(kb, logits, out, base, classes, 1, max);
-    if (with_loss) {  // Same formula and order as the SoftmaxCrossEntropy kernel.
-      llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
-      llvm::Value* loss = b.CreateFAdd(b.CreateFSub(max, picked),
-                                       b.CreateUnaryIntrinsic(llvm::Intrinsic::log, sum));
-      loss = b.CreateSelect(valid, loss, kb.F(nan));
-      b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);
-    }
+    if (with_loss) AccumulateRowLoss(kb, logits, base, label, classes, max, sum, total);
     kb.For(
         0, classes, 1,
         [&](llvm::Value* j) {

@@ -6,8 +6,6 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "ir/status.h"
@@ -168,17 +166,7 @@ absl::StatusOr<PixelImage> DecodePng(absl::string_view bytes, absl::string_view 
 }
 
 absl::StatusOr<PixelImage> ReadPng(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return absl::NotFoundError(absl::StrCat(path, ": cannot read (", ec.message(), ")"));
-  if (size > static_cast<uint64_t>(kMaxFileBytes)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": file is too large for an image"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string data(size, '\0');
-  if (!in.read(data.data(), static_cast<std::streamsize>(size))) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": read failed"));
-  }
+  KILN_ASSIGN_OR_RETURN(std::string data, ReadFileLimited(path, kMaxFileBytes));
   return DecodePng(data, path);
 }
 

@@ -302,13 +302,4 @@ absl::Status SaveModelFile(const std::string& path, const ModelFile& file) {
   return WriteFileAtomically(path, bytes);
 }
 
-absl::StatusOr<ModelFile> LoadModelFile(const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(std::string bytes, ReadFileLimited(path, kMaxModelFileBytes));
-  auto file = DecodeModelFile(bytes);
-  if (!file.ok()) {
-    return absl::Status(file.status().code(), absl::StrCat(path, ": ", file.status().message()));
-  }
-  return file;
-}
-
 }  // namespace kiln

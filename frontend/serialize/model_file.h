@@ -83,9 +83,9 @@ absl::StatusOr<ModelFile> DecodeModelPayload(absl::string_view payload);
 absl::StatusOr<std::string> EncodeGraphFile(const Graph& graph);
 absl::StatusOr<Graph> DecodeGraphFile(absl::string_view bytes);
 
-// Atomic save (see file_io.h) and bounded load; errors name the file.
+// Atomic save (see file_io.h). Loading is ReadFileLimited(path, kMaxModelFileBytes), then
+// DecodeModelFile (Model::Load).
 absl::Status SaveModelFile(const std::string& path, const ModelFile& file);
-absl::StatusOr<ModelFile> LoadModelFile(const std::string& path);
 
 }  // namespace kiln
 
