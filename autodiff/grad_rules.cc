@@ -248,6 +248,7 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
     case OpKind::kFusedDense:
     case OpKind::kMaskedMatMul:
     case OpKind::kFusedMaxPool2DGrad:
+    case OpKind::kFusedConvPoolFilterGrad:
     case OpKind::kElementwise:
     case OpKind::kSoftmaxCrossEntropyWithGrad:
     case OpKind::kView:

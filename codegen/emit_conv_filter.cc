@@ -166,26 +166,30 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   l.EndKernel();
   if (!per_image) return;
 
-  // dw = sum of the per-image partials, in image order.
-  KernelBuilder& kr = l.kb();
-  auto& br = kr.b();
+  EmitSumOfPartials(l, node, "conv_filter_sum", partial_slot, dy[0], dw_size);
+}
+
+void EmitSumOfPartials(Lowering& l, const Node& node, const char* suffix, int partial_slot,
+                       int64_t count, int64_t size) {
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
   const int64_t chunk = 1024;
-  l.BeginKernel(node, "conv_filter_sum", (dw_size + chunk - 1) / chunk, 1, dy[0] * dw_size);
-  Value* partial = kr.Buffer(partial_slot);
+  l.BeginKernel(node, suffix, (size + chunk - 1) / chunk, 1, count * size);
+  Value* partial = kb.Buffer(partial_slot);
   Value* dst = l.Out(node);
-  Value* lo = br.CreateMul(kr.task_begin(), kr.I(chunk));
-  Value* hi = br.CreateMul(kr.task_end(), kr.I(chunk));
-  hi = br.CreateSelect(br.CreateICmpSGT(hi, kr.I(dw_size)), kr.I(dw_size), hi);
-  kr.For(
-      lo, hi, 1, [&](Value* i) { kr.Store(kr.F(0.0f), dst, i); }, "zero");
-  kr.For(
-      0, dy[0], 1,
+  Value* lo = b.CreateMul(kb.task_begin(), kb.I(chunk));
+  Value* hi = b.CreateMul(kb.task_end(), kb.I(chunk));
+  hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(size)), kb.I(size), hi);
+  kb.For(
+      lo, hi, 1, [&](Value* i) { kb.Store(kb.F(0.0f), dst, i); }, "zero");
+  kb.For(
+      0, count, 1,
       [&](Value* n) {
-        Value* base = br.CreateMul(n, kr.I(dw_size));
-        kr.For(
+        Value* base = b.CreateMul(n, kb.I(size));
+        kb.For(
             lo, hi, 1,
             [&](Value* i) {
-              kr.Store(br.CreateFAdd(kr.Load(dst, i), kr.Load(partial, br.CreateAdd(base, i))), dst,
+              kb.Store(b.CreateFAdd(kb.Load(dst, i), kb.Load(partial, b.CreateAdd(base, i))), dst,
                        i);
             },
             "i");

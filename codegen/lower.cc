@@ -98,6 +98,9 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kFusedMaxPool2DGrad:
       EmitPoolGrad(l, node);
       return absl::OkStatus();
+    case OpKind::kFusedConvPoolFilterGrad:
+      EmitConvPoolFilterGrad(l, node);
+      return absl::OkStatus();
     case OpKind::kElementwise:
       EmitElementwiseProgram(l, node);
       return absl::OkStatus();

@@ -72,6 +72,7 @@ void EmitPoolGrad(Lowering& l, const Node& node);
 void EmitConv2D(Lowering& l, const Node& node);  // Conv2D, FusedConv2D
 void EmitConv2DBackpropInput(Lowering& l, const Node& node);
 void EmitConv2DBackpropFilter(Lowering& l, const Node& node);
+void EmitConvPoolFilterGrad(Lowering& l, const Node& node);  // FusedConvPoolFilterGrad
 void EmitMatMul(Lowering& l, const Node& node);  // MatMul, FusedDense, MaskedMatMul
 
 // Repacking kernels shared by the conv and matmul emitters; each returns its scratch slot.
@@ -81,6 +82,11 @@ int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims&
 // `src` [N, H, W, C] dilated by (sh, sw) and framed by zeros (see emit_conv.cc).
 int EmitFrame(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw,
               int64_t top, int64_t bottom, int64_t left, int64_t right);
+
+// out[i] = sum over k < count of partial[k * size + i], in order k = 0, 1, ... (deterministic
+// for any thread count): the second kernel of emitters that split a reduction into partials.
+void EmitSumOfPartials(Lowering& l, const Node& node, const char* suffix, int partial_slot,
+                       int64_t count, int64_t size);
 
 // Scalar math shared by emitters so every kernel rounds the same way.
 llvm::Value* EmitSigmoid(KernelBuilder& kb, llvm::Value* x);

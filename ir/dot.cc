@@ -109,6 +109,11 @@ FusedParts Expand(const Node& node) {
   if (node.op == OpKind::kFusedMaxPool2DGrad) {  // (x, dy): ReluGrad(x, MaxPool2DGrad(x, dy)).
     return {{"MaxPool2DGrad", "ReluGrad"}, {{0, 1}}, {{0, 1}, {0}}};
   }
+  if (node.op == OpKind::kFusedConvPoolFilterGrad) {  // (x, y, dpool) -> [dw | db].
+    return {{"MaxPool2DGrad", "ReluGrad", "Conv2DBackpropFilter", "ReduceSum"},
+            {{0, 1}, {1, 2}, {1, 3}},
+            {{2}, {0, 1}, {0}}};
+  }
   if (node.op == OpKind::kElementwise) return ElementwiseParts(node);
   if (node.op == OpKind::kSoftmaxCrossEntropyWithGrad) {  // (logits, labels, dloss).
     return {{"SoftmaxCrossEntropy", "SoftmaxCrossEntropyGrad"}, {}, {{0, 1}, {0, 1}, {1}}};

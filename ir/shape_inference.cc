@@ -308,6 +308,24 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       if (y != in[1]) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
       return TensorType{DType::kF32, shape};
     }
+    case OpKind::kFusedConvPoolFilterGrad: {
+      const Dims& shape = node.GetInts("filter_shape");
+      const auto& pool = node.GetInts("pool");
+      KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
+      KILN_RETURN_IF_ERROR(ExpectRank(in[0], 4, "input (NHWC)"));
+      if (shape.size() != 4 || shape[2] != in[0].dims[3]) {
+        return Fail(absl::StrCat("filter_shape ", DimsToString(shape),
+                                 " must be HWIO with the input's ", in[0].dims[3], " channels"));
+      }
+      KILN_ASSIGN_OR_RETURN(TensorType y,
+                            InferWindow(in[0], {shape[0], shape[1]}, node.GetInts("strides"),
+                                        node.GetStr("padding"), shape[3], "kernel"));
+      if (y != in[1]) return Fail(absl::StrCat("y must be ", TypeToString(y)));
+      KILN_ASSIGN_OR_RETURN(TensorType p, InferWindow(y, pool, pool, "valid", shape[3], "pool"));
+      if (p != in[2]) return Fail(absl::StrCat("dpool must be ", TypeToString(p)));
+      KILN_ASSIGN_OR_RETURN(int64_t dw, CheckedNumElements(shape));
+      return TensorType{DType::kF32, {dw + shape[3]}};
+    }
     case OpKind::kMaxPool2DGrad:
     case OpKind::kFusedMaxPool2DGrad:
     case OpKind::kAvgPool2DGrad: {
@@ -358,8 +376,8 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       const int64_t offset = node.GetInt("offset");
       int64_t end;
       if (offset < 0 || __builtin_add_overflow(offset, n, &end) || end > NumElements(in[0].dims)) {
-        return Fail(absl::StrCat("view of ", n, " elements at offset ", offset,
-                                 " does not fit in ", TypeToString(in[0])));
+        return Fail(absl::StrCat("view of ", n, " elements at offset ", offset, " does not fit in ",
+                                 TypeToString(in[0])));
       }
       return out;
     }

@@ -74,6 +74,8 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::MaskedMatMul(node, in, out);
     case OpKind::kFusedMaxPool2DGrad:
       return kernels::FusedMaxPool2DGrad(node, in, out);
+    case OpKind::kFusedConvPoolFilterGrad:
+      return kernels::FusedConvPoolFilterGrad(node, in, out);
     case OpKind::kElementwise:
       return kernels::Elementwise(node, in, out);
     case OpKind::kView:

@@ -45,6 +45,7 @@ void FusedConv2D(const Node& node, const Inputs& in, Tensor* out);
 void FusedDense(const Node& node, const Inputs& in, Tensor* out);
 void MaskedMatMul(const Node& node, const Inputs& in, Tensor* out);
 void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
+void FusedConvPoolFilterGrad(const Node& node, const Inputs& in, Tensor* out);
 void Elementwise(const Node& node, const Inputs& in, Tensor* out);
 // out[0, B*C) = SoftmaxCrossEntropyGrad(logits, labels, dloss); out[B*C] = the mean loss.
 void SoftmaxCrossEntropyWithGrad(const Node& node, const Inputs& in, Tensor* out);

@@ -50,6 +50,29 @@ void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
   ApplyMask(*in[0], out);
 }
 
+void FusedConvPoolFilterGrad(const Node& node, const Inputs& in, Tensor* out) {
+  const Tensor& y = *in[1];
+  Node pool;
+  pool.op = OpKind::kFusedMaxPool2DGrad;
+  pool.attrs = {{"pool", node.attrs.at("pool")},
+                {"strides", node.attrs.at("pool")},
+                {"padding", AttrValue::Str("valid")}};
+  Tensor d(y.type());
+  FusedMaxPool2DGrad(pool, {&y, in[2]}, &d);
+  Node filter;
+  filter.op = OpKind::kConv2DBackpropFilter;
+  filter.attrs = node.attrs;
+  const Dims& shape = node.GetInts("filter_shape");
+  Tensor dw(TensorType{DType::kF32, shape});
+  Conv2DBackpropFilter(filter, {in[0], &d}, &dw);
+  std::memcpy(out->raw(), dw.raw(), dw.bytes());
+  // db in float64, like ReduceSum.
+  const int64_t channels = shape[3];
+  std::vector<double> db(channels, 0.0);
+  for (int64_t i = 0; i < d.size(); ++i) db[i % channels] += d.f32()[i];
+  for (int64_t c = 0; c < channels; ++c) out->f32()[dw.size() + c] = static_cast<float>(db[c]);
+}
+
 void Elementwise(const Node& node, const Inputs& in, Tensor* out) {
   auto code = ParseElementwiseProgram(node.GetStr("program"), static_cast<int>(in.size()));
   KILN_CHECK(code.ok());

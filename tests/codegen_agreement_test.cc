@@ -610,6 +610,26 @@ void AddFusedCases(std::vector<Case>& cases) {
                        b.Op(OpKind::kFusedConv2D, in, a);
                      }});
   }
+  // The first layer's backward pass: pooling gradient, ReLU mask, filter and bias gradients.
+  for (const ConvShape& s : ConvShapes()) {
+    const int64_t oh = OutSize(s.h, s.kh, s.stride, s.padding);
+    const int64_t ow = OutSize(s.w, s.kw, s.stride, s.padding);
+    for (const Dims& pool : {Dims{2, 2}, Dims{3, 2}}) {
+      if (oh < pool[0] || ow < pool[1]) continue;
+      cases.push_back({"FusedConvPoolFilterGrad_" + std::to_string(pool[0]) + "x" +
+                           std::to_string(pool[1]) + "_" + s.name,
+                       kDense, [=](Builder& b) {
+                         Attrs a = Window({s.stride, s.stride}, s.padding);
+                         a["filter_shape"] = AttrValue::Ints({s.kh, s.kw, s.cin, s.cout});
+                         a["pool"] = AttrValue::Ints(pool);
+                         b.Op(
+                             OpKind::kFusedConvPoolFilterGrad,
+                             {b.F32("x", {s.n, s.h, s.w, s.cin}), b.F32("y", {s.n, oh, ow, s.cout}),
+                              b.F32("dpool", {s.n, oh / pool[0], ow / pool[1], s.cout})},
+                             a);
+                       }});
+    }
+  }
   for (const char* act : {"none", "relu"}) {
     for (int tb = 0; tb < 2; ++tb) {
       cases.push_back(
@@ -644,8 +664,8 @@ void AddFusedCases(std::vector<Case>& cases) {
   // Loss and gradient in one kernel, and the Views the fuser gives the two results.
   cases.push_back({"SoftmaxCrossEntropyWithGrad", kReduction, [=](Builder& b) {
                      NodeId sce = b.Op(OpKind::kSoftmaxCrossEntropyWithGrad,
-                                       {b.F32("logits", {13, 10}, -4, 4), b.I32("labels", {13}, 0, 9),
-                                        b.F32("dloss", {}, 0.5, 2)});
+                                       {b.F32("logits", {13, 10}, -4, 4),
+                                        b.I32("labels", {13}, 0, 9), b.F32("dloss", {}, 0.5, 2)});
                      b.Op(OpKind::kView, {sce},
                           {{"offset", AttrValue::Int(0)}, {"shape", AttrValue::Ints({13, 10})}});
                      b.Op(OpKind::kView, {sce},

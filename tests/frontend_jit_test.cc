@@ -227,6 +227,7 @@ TEST(FusedGraph, InterpreterOnFusedGraphMatchesUnfused) {
   EXPECT_EQ(counts[OpKind::kFusedDense], 2);
   EXPECT_GE(counts[OpKind::kMaskedMatMul], 1);
   EXPECT_GE(counts[OpKind::kFusedMaxPool2DGrad], 1);
+  EXPECT_EQ(counts[OpKind::kFusedConvPoolFilterGrad], 1);  // The first layer's backward pass.
   EXPECT_EQ(counts[OpKind::kConv2D], 0);
   EXPECT_EQ(counts[OpKind::kMatMul] + counts[OpKind::kFusedDense] + counts[OpKind::kMaskedMatMul],
             6);  // 2 forward, 2 weight gradients, 2 input gradients (one masked).

@@ -449,6 +449,45 @@ TEST(PassesFuse, SoftmaxCrossEntropyAndItsGradientBecomeOneKernelWithViews) {
   EXPECT_THAT(OutputNames(g), ElementsAre("loss", "dlogits"));
 }
 
+// The first conv layer: its pooled ReLU gradient feeds only the filter and bias gradients.
+constexpr char kFirstLayerBackward[] = R"(
+    %x = Input() : f32[2,6,6,1]
+    %y = Input() : f32[2,4,4,3]
+    %dp = Input() : f32[2,2,2,3]
+    %pg = MaxPool2DGrad(%y, %dp) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,4,4,3]
+    %d = ReluGrad(%y, %pg) : f32[2,4,4,3]
+    %dw = Conv2DBackpropFilter(%x, %d) {filter_shape=[3,3,1,3], padding="valid", strides=[1,1]} : f32[3,3,1,3]
+    %db = ReduceSum(%d) {axes=[0,1,2], keepdims=0} : f32[3]
+)";
+
+TEST(PassesFuse, FirstLayerBackwardBecomesOneKernelWithViews) {
+  Graph g = Fused(std::string(kFirstLayerBackward) + "outputs(%dw, %db)");
+  const Node& dw = Named(g, "dw");
+  const Node& db = Named(g, "db");
+  ASSERT_EQ(dw.op, OpKind::kView);
+  ASSERT_EQ(db.op, OpKind::kView);
+  ASSERT_EQ(dw.inputs, db.inputs);
+  const Node& fused = g.node(dw.inputs[0]);
+  EXPECT_EQ(fused.op, OpKind::kFusedConvPoolFilterGrad);
+  EXPECT_THAT(InputNames(g, fused.name), ElementsAre("x", "y", "dp"));
+  EXPECT_EQ(fused.GetInts("pool"), (Dims{2, 2}));
+  EXPECT_EQ(fused.type, (TensorType{DType::kF32, {27 + 3}}));
+  EXPECT_EQ(dw.GetInt("offset"), 0);
+  EXPECT_EQ(db.GetInt("offset"), 27);
+  EXPECT_EQ(db.type, (TensorType{DType::kF32, {3}}));
+  EXPECT_EQ(g.Find("d"), -1);
+}
+
+TEST(PassesFuse, PoolGradientWithAnotherReaderIsNotFusedIntoTheFilterGradient) {
+  // An input gradient also reads d (a later layer), so d must exist.
+  Graph g = Fused(std::string(kFirstLayerBackward) + R"(
+    %w = Input() : f32[3,3,1,3]
+    %dx = Conv2DBackpropInput(%d, %w) {input_shape=[2,6,6,1], padding="valid", strides=[1,1]} : f32[2,6,6,1]
+    outputs(%dw, %db, %dx))");
+  EXPECT_EQ(Named(g, "dw").op, OpKind::kConv2DBackpropFilter);
+  EXPECT_EQ(Named(g, "d").op, OpKind::kFusedMaxPool2DGrad);
+}
+
 TEST(PassesFuse, ViewOutsideItsInputIsAnError) {
   auto g = ParseGraph(R"(graph "t" {
     %x = Input() : f32[12]

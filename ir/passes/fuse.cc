@@ -26,6 +26,7 @@ class Fuser {
   bool Run(const std::vector<NodeId>& order) {
     bool changed = false;
     for (NodeId id : order) changed |= FusePatterns(id);
+    for (NodeId id : order) changed |= FuseConvPoolFilterGrad(id);
     for (NodeId id : order) changed |= SumPoolGradients(id);
     for (NodeId id : order) changed |= FuseSoftmaxCrossEntropy(id);
     // Consumers first, so each chain becomes one program rooted at its last op.
@@ -76,6 +77,50 @@ class Fuser {
     return false;
   }
 
+  // FusedMaxPool2DGrad d over non-overlapping valid windows whose only readers are one
+  // Conv2DBackpropFilter(x, d) and at most one bias ReduceSum(d, {0,1,2}) (the first conv layer:
+  // nothing needs its input gradient) becomes one FusedConvPoolFilterGrad kernel that routes
+  // dpool into a cache-sized tile per row of windows and accumulates dw and db from it, so the
+  // full-size d never goes through memory. The two readers become Views of its result.
+  bool FuseConvPoolFilterGrad(NodeId id) {
+    const Node grad = g_.node(id);
+    if (grad.op != OpKind::kFusedMaxPool2DGrad || grad.GetStr("padding") != "valid" ||
+        grad.attrs.at("strides") != grad.attrs.at("pool")) {
+      return false;
+    }
+    NodeId filter = -1, bias = -1;
+    int readers = 0;
+    for (const Node& n : g_.nodes()) {
+      if (std::find(n.inputs.begin(), n.inputs.end(), id) == n.inputs.end()) continue;
+      ++readers;
+      if (n.op == OpKind::kConv2DBackpropFilter && n.inputs[1] == id && n.inputs[0] != id) {
+        filter = n.id;
+      } else if (n.op == OpKind::kReduceSum && n.GetInt("keepdims") == 0 &&
+                 n.GetInts("axes") == std::vector<int64_t>{0, 1, 2} && n.type.rank() == 1) {
+        bias = n.id;
+      }
+    }
+    const int expected = (filter >= 0) + (bias >= 0);
+    if (filter < 0 || readers != expected || uses_[id] != expected) return false;
+    const Node conv = g_.node(filter);
+    Attrs attrs = conv.attrs;
+    attrs["pool"] = grad.attrs.at("pool");
+    auto fused = g_.AddOp(OpKind::kFusedConvPoolFilterGrad, g_.UniqueName(conv.name + "/with_pool"),
+                          {conv.inputs[0], grad.inputs[0], grad.inputs[1]}, attrs);
+    if (!fused.ok()) return false;
+    uses_.resize(g_.num_nodes(), 0);
+    for (NodeId in : g_.node(*fused).inputs) ++uses_[in];
+    const Dims& shape = conv.GetInts("filter_shape");
+    Rewrite(g_.mutable_node(filter), OpKind::kView, {*fused},
+            {{"offset", AttrValue::Int(0)}, {"shape", AttrValue::Ints(shape)}});
+    if (bias >= 0) {
+      Rewrite(
+          g_.mutable_node(bias), OpKind::kView, {*fused},
+          {{"offset", AttrValue::Int(NumElements(shape))}, {"shape", AttrValue::Ints({shape[3]})}});
+    }
+    return true;
+  }
+
   // A bias gradient summed over a pooling gradient: every pooling window hands its whole dy to
   // its cells, so the sum over cells equals the sum over windows. Summing the pooled-size
   // tensor instead of the 4x larger one saves a pass over memory:
@@ -95,8 +140,8 @@ class Fuser {
     } else if (grad.op == OpKind::kFusedMaxPool2DGrad) {
       const NodeId pooled = FindPool(grad);
       if (pooled < 0) return false;
-      auto masked = g_.AddOp(OpKind::kReluGrad, g_.UniqueName(n.name + "/masked"),
-                             {pooled, grad.inputs[1]});
+      auto masked =
+          g_.AddOp(OpKind::kReluGrad, g_.UniqueName(n.name + "/masked"), {pooled, grad.inputs[1]});
       if (!masked.ok()) return false;
       uses_.resize(g_.num_nodes(), 0);
       ++uses_[pooled];
@@ -119,8 +164,8 @@ class Fuser {
     if (grad.op != OpKind::kSoftmaxCrossEntropyGrad) return false;
     NodeId loss = -1;
     for (const Node& n : g_.nodes()) {
-      if (n.op == OpKind::kSoftmaxCrossEntropy && n.inputs == std::vector<NodeId>{grad.inputs[0],
-                                                                                  grad.inputs[1]}) {
+      if (n.op == OpKind::kSoftmaxCrossEntropy &&
+          n.inputs == std::vector<NodeId>{grad.inputs[0], grad.inputs[1]}) {
         loss = n.id;
       }
     }
