@@ -89,6 +89,7 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
       EmitSoftmaxCrossEntropyGrad(l, node);
       return absl::OkStatus();
     case OpKind::kFusedConv2D:
+    case OpKind::kFusedConv2DMaxPool:
       EmitConv2D(l, node);
       return absl::OkStatus();
     case OpKind::kFusedDense:

@@ -103,6 +103,12 @@ FusedParts ElementwiseParts(const Node& node) {
 FusedParts Expand(const Node& node) {
   if (node.op == OpKind::kFusedConv2D) return ProductBiasActivation(node, "Conv2D");
   if (node.op == OpKind::kFusedDense) return ProductBiasActivation(node, "MatMul");
+  if (node.op == OpKind::kFusedConv2DMaxPool) {
+    FusedParts p = ProductBiasActivation(node, "Conv2D");
+    p.ops.push_back("MaxPool2D");
+    p.edges.push_back({static_cast<int>(p.ops.size()) - 2, static_cast<int>(p.ops.size()) - 1});
+    return p;
+  }
   if (node.op == OpKind::kMaskedMatMul) {  // (a, b, y): MatMul(a, b) masked where y > 0.
     return {{"MatMul", "ReluGrad"}, {{0, 1}}, {{0}, {0}, {1}}};
   }

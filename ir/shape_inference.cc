@@ -196,6 +196,21 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       return InferWindow(x, {w.dims[0], w.dims[1]}, node.GetInts("strides"), node.GetStr("padding"),
                          w.dims[3], "kernel");
     }
+    case OpKind::kFusedConv2DMaxPool: {
+      Node conv = node;
+      conv.op = OpKind::kFusedConv2D;
+      KILN_ASSIGN_OR_RETURN(TensorType y, InferUnchecked(conv, in));
+      const auto& pool = node.GetInts("pool");
+      KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
+      KILN_ASSIGN_OR_RETURN(TensorType p, InferWindow(y, pool, pool, "valid", y.dims[3], "pool"));
+      const int64_t keep = node.GetInt("keep_conv");
+      if (keep != 0 && keep != 1) return Fail("keep_conv must be 0 or 1");
+      int64_t total;
+      if (__builtin_add_overflow(NumElements(p.dims), keep * NumElements(y.dims), &total)) {
+        return Fail("output size overflows");
+      }
+      return TensorType{DType::kF32, {total}};
+    }
     case OpKind::kMaxPool2D:
     case OpKind::kAvgPool2D: {
       const auto& pool = node.GetInts("pool");

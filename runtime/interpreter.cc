@@ -68,6 +68,8 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::Equal(node, in, out);
     case OpKind::kFusedConv2D:
       return kernels::FusedConv2D(node, in, out);
+    case OpKind::kFusedConv2DMaxPool:
+      return kernels::FusedConv2DMaxPool(node, in, out);
     case OpKind::kFusedDense:
       return kernels::FusedDense(node, in, out);
     case OpKind::kMaskedMatMul:

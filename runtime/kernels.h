@@ -42,6 +42,7 @@ void Equal(const Node& node, const Inputs& in, Tensor* out);
 
 // kernels_fused.cc: fused groups (compositions of the kernels above).
 void FusedConv2D(const Node& node, const Inputs& in, Tensor* out);
+void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out);
 void FusedDense(const Node& node, const Inputs& in, Tensor* out);
 void MaskedMatMul(const Node& node, const Inputs& in, Tensor* out);
 void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);

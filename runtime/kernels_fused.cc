@@ -29,6 +29,30 @@ void FusedConv2D(const Node& node, const Inputs& in, Tensor* out) {
   ApplyActivation(node, out);
 }
 
+void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out) {
+  const std::vector<int64_t>& pool = node.GetInts("pool");
+  const Dims& x = in[0]->dims();
+  const Dims& w = in[1]->dims();
+  const std::vector<int64_t>& s = node.GetInts("strides");
+  const std::string& padding = node.GetStr("padding");
+  Tensor y(TensorType{DType::kF32,
+                      {x[0], *WindowOutputSize(x[1], w[0], s[0], padding),
+                       *WindowOutputSize(x[2], w[1], s[1], padding), w[3]}});
+  FusedConv2D(node, in, &y);
+  Node max_pool;
+  max_pool.op = OpKind::kMaxPool2D;
+  max_pool.attrs = {{"pool", node.attrs.at("pool")},
+                    {"strides", node.attrs.at("pool")},
+                    {"padding", AttrValue::Str("valid")}};
+  const Dims& yd = y.dims();
+  Tensor pooled(TensorType{DType::kF32, {yd[0], yd[1] / pool[0], yd[2] / pool[1], yd[3]}});
+  MaxPool2D(max_pool, {&y}, &pooled);
+  std::memcpy(out->raw(), pooled.raw(), pooled.bytes());
+  if (node.GetInt("keep_conv") != 0) {
+    std::memcpy(static_cast<char*>(out->raw()) + pooled.bytes(), y.raw(), y.bytes());
+  }
+}
+
 void FusedDense(const Node& node, const Inputs& in, Tensor* out) {
   MatMul(node, {in[0], in[1]}, out);
   if (in.size() == 3) {

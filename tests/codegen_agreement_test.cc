@@ -610,6 +610,31 @@ void AddFusedCases(std::vector<Case>& cases) {
                        b.Op(OpKind::kFusedConv2D, in, a);
                      }});
   }
+  // Max pooling in the conv epilogue, with and without the conv result kept.
+  auto conv_pool = [&](const std::string& name, const ConvShape& s, Dims pool, int keep) {
+    cases.push_back({"FusedConv2DMaxPool_" + std::to_string(pool[0]) + "x" +
+                         std::to_string(pool[1]) + "_Keep" + std::to_string(keep) + "_" + name,
+                     kDense, [=](Builder& b) {
+                       std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
+                                                 b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
+                       if (s.bias) in.push_back(b.F32("bias", {s.cout}));
+                       Attrs a = Window({s.stride, s.stride}, s.padding);
+                       a["activation"] = AttrValue::Str(s.bias ? "relu" : "none");
+                       a["pool"] = AttrValue::Ints(pool);
+                       a["keep_conv"] = AttrValue::Int(keep);
+                       b.Op(OpKind::kFusedConv2DMaxPool, in, a);
+                     }});
+  };
+  for (const ConvShape& s : ConvShapes()) {
+    const int64_t oh = OutSize(s.h, s.kh, s.stride, s.padding);
+    const int64_t ow = OutSize(s.w, s.kw, s.stride, s.padding);
+    for (const Dims& pool : {Dims{2, 2}, Dims{3, 2}}) {
+      if (oh < pool[0] || ow < pool[1]) continue;
+      for (int keep = 0; keep < 2; ++keep) conv_pool(s.name, s, pool, keep);
+    }
+  }
+  // Rows of windows too wide for the kernel's stack tile (the conv rows go to scratch).
+  conv_pool("WideRows", {"", 1, 5, 72, 1, 3, 3, 130, 1, "valid", true}, {2, 2}, 0);
   // The first layer's backward pass: pooling gradient, ReLU mask, filter and bias gradients.
   for (const ConvShape& s : ConvShapes()) {
     const int64_t oh = OutSize(s.h, s.kh, s.stride, s.padding);

@@ -223,7 +223,7 @@ TEST(FusedGraph, InterpreterOnFusedGraphMatchesUnfused) {
   // Every pattern the CNN's step contains was rewritten.
   std::map<OpKind, int> counts;
   for (const Node& node : fused->nodes()) ++counts[node.op];
-  EXPECT_EQ(counts[OpKind::kFusedConv2D], 2) << PrintGraph(*fused);
+  EXPECT_EQ(counts[OpKind::kFusedConv2DMaxPool], 2) << PrintGraph(*fused);
   EXPECT_EQ(counts[OpKind::kFusedDense], 2);
   EXPECT_GE(counts[OpKind::kMaskedMatMul], 1);
   EXPECT_GE(counts[OpKind::kFusedMaxPool2DGrad], 1);

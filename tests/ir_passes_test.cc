@@ -342,6 +342,56 @@ TEST(PassesFuse, Conv2DThatIsAnOutputOrSharedNotAbsorbed) {
   EXPECT_EQ(Named(shared, "t").op, OpKind::kTanh);
 }
 
+constexpr char kConvReluPool[] = R"(
+    %x = Input() : f32[2,7,7,1]
+    %w = Parameter() {trainable=1} : f32[3,3,1,4]
+    %b = Parameter() {trainable=1} : f32[4]
+    %c = Conv2D(%x, %w, %b) {padding="valid", strides=[1,1]} : f32[2,5,5,4]
+    %y = Relu(%c) : f32[2,5,5,4]
+    %p = MaxPool2D(%y) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,2,2,4])";
+
+TEST(PassesFuse, MaxPoolOfFusedConvPoolsInTheConvEpilogue) {
+  Graph g = Fused(std::string(kConvReluPool) + "\noutputs(%p)");
+  const Node& p = Named(g, "p");
+  ASSERT_EQ(p.op, OpKind::kView);
+  const Node& fused = g.node(p.inputs[0]);
+  EXPECT_EQ(fused.op, OpKind::kFusedConv2DMaxPool);
+  EXPECT_THAT(InputNames(g, fused.name), ElementsAre("x", "w", "b"));
+  EXPECT_EQ(fused.GetStr("activation"), "relu");
+  EXPECT_EQ(fused.GetInts("pool"), (Dims{2, 2}));
+  EXPECT_EQ(fused.GetInt("keep_conv"), 0);  // Nothing else reads the conv: never stored.
+  EXPECT_EQ(fused.type, (TensorType{DType::kF32, {32}}));
+  EXPECT_EQ(p.GetInt("offset"), 0);
+  EXPECT_EQ(g.Find("y"), -1);
+}
+
+TEST(PassesFuse, ConvReadByAnotherNodeIsKeptAfterThePooledResult) {
+  Graph g = Fused(std::string(kConvReluPool) + R"(
+    %t = Tanh(%y) : f32[2,5,5,4]
+    outputs(%p, %t))");
+  const Node& y = Named(g, "y");
+  ASSERT_EQ(y.op, OpKind::kView);
+  const Node& fused = g.node(y.inputs[0]);
+  EXPECT_EQ(fused.op, OpKind::kFusedConv2DMaxPool);
+  EXPECT_EQ(fused.GetInt("keep_conv"), 1);
+  EXPECT_EQ(fused.type, (TensorType{DType::kF32, {32 + 200}}));
+  EXPECT_EQ(y.GetInt("offset"), 32);
+  EXPECT_EQ(y.type, (TensorType{DType::kF32, {2, 5, 5, 4}}));
+  EXPECT_EQ(Named(g, "p").inputs, y.inputs);
+}
+
+TEST(PassesFuse, OverlappingPoolStaysSeparate) {
+  Graph g = Fused(R"(
+    %x = Input() : f32[1,6,6,1]
+    %w = Parameter() {trainable=1} : f32[3,3,1,2]
+    %c = Conv2D(%x, %w) {padding="valid", strides=[1,1]} : f32[1,4,4,2]
+    %y = Relu(%c) : f32[1,4,4,2]
+    %p = MaxPool2D(%y) {padding="valid", pool=[3,3], strides=[1,1]} : f32[1,2,2,2]
+    outputs(%p))");
+  EXPECT_EQ(Named(g, "y").op, OpKind::kFusedConv2D);
+  EXPECT_EQ(Named(g, "p").op, OpKind::kMaxPool2D);
+}
+
 constexpr char kDense[] = R"(
     %a = Input() : f32[4,3]
     %w = Parameter() {trainable=1} : f32[5,3]

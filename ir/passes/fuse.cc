@@ -29,6 +29,7 @@ class Fuser {
     for (NodeId id : order) changed |= FuseConvPoolFilterGrad(id);
     for (NodeId id : order) changed |= SumPoolGradients(id);
     for (NodeId id : order) changed |= FuseSoftmaxCrossEntropy(id);
+    for (NodeId id : order) changed |= FuseConvMaxPool(id);
     // Consumers first, so each chain becomes one program rooted at its last op.
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       if (uses_[*it] > 0 || IsSink(g_.node(*it).op)) changed |= FuseElementwise(*it);
@@ -180,6 +181,38 @@ class Fuser {
     Rewrite(g_.mutable_node(loss), OpKind::kView, {*fused},
             {{"offset", AttrValue::Int(elements)}, {"shape", AttrValue::Ints({})}});
     for (NodeId in : grad.inputs) ++uses_[in];
+    return true;
+  }
+
+  // MaxPool2D over non-overlapping valid windows of a FusedConv2D: the conv kernel pools each row
+  // of windows in its epilogue while the rows are in L1. The pool becomes a View of the fused
+  // result, and so does the conv when something else (the backward pass) reads it (keep_conv);
+  // otherwise the conv result is never stored. Runs after SumPoolGradients, which looks for the
+  // MaxPool2D nodes.
+  bool FuseConvMaxPool(NodeId id) {
+    const Node pool = g_.node(id);
+    if (pool.op != OpKind::kMaxPool2D || uses_[id] == 0 || pool.GetStr("padding") != "valid" ||
+        pool.attrs.at("strides") != pool.attrs.at("pool")) {
+      return false;
+    }
+    const Node conv = g_.node(pool.inputs[0]);
+    if (conv.op != OpKind::kFusedConv2D) return false;
+    const bool keep = uses_[conv.id] > 1;
+    Attrs attrs = conv.attrs;
+    attrs["pool"] = pool.attrs.at("pool");
+    attrs["keep_conv"] = AttrValue::Int(keep ? 1 : 0);
+    auto fused = g_.AddOp(OpKind::kFusedConv2DMaxPool, g_.UniqueName(conv.name + "/with_pool"),
+                          conv.inputs, attrs);
+    if (!fused.ok()) return false;
+    uses_.resize(g_.num_nodes(), 0);
+    for (NodeId in : conv.inputs) ++uses_[in];
+    Rewrite(g_.mutable_node(id), OpKind::kView, {*fused},
+            {{"offset", AttrValue::Int(0)}, {"shape", AttrValue::Ints(pool.type.dims)}});
+    if (keep) {
+      Rewrite(g_.mutable_node(conv.id), OpKind::kView, {*fused},
+              {{"offset", AttrValue::Int(NumElements(pool.type.dims))},
+               {"shape", AttrValue::Ints(conv.type.dims)}});
+    }
     return true;
   }
 
