@@ -2,9 +2,10 @@
 // Reduction "combos" are (kh, kw, ci) triples, ci fastest. A task owns a group of combos whose
 // dw rows ([group, CO], at most 16 KiB) stay in L1 while it streams the rows of x and dy once;
 // within a row, register blocks of rb combos x cb channel vectors accumulate over ow.
-// Small filters over big batches (the first layer) split the batch instead: each image writes
-// its own partial dw, and a second kernel sums the partials in image order, so the result does
-// not depend on the thread count either way.
+// The batch is split into parts, each writing its own partial dw, that a second kernel sums in
+// order, so the result does not depend on the thread count: small filters over big batches split
+// it per image (enough tasks); big batches split it into blocks of images whose x and dy fit in
+// L2, so every group's task streams its block from L2 rather than the whole batch from memory.
 #include <algorithm>
 
 #include "codegen/conv_util.h"
@@ -34,26 +35,30 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   // Rows of dy per chunk: about 32 KiB of dy.
   const int64_t chunk_rows = std::max<int64_t>(1, 8192 / (dy[2] * dy[3]));
   const bool per_image = dy[0] > 1 && dy[0] * dw_size * 4 <= (int64_t{2} << 20);
-  const int partial_slot = per_image ? l.NewScratch(dy[0] * dw_size) : -1;
+  const int64_t image_bytes = (x[1] * x[2] * x[3] + dy[1] * dy[2] * dy[3]) * 4;
+  const int64_t images_per_part =
+      per_image ? 1 : std::clamp<int64_t>((int64_t{1} << 20) / image_bytes, 1, dy[0]);
+  const int64_t parts = (dy[0] + images_per_part - 1) / images_per_part;
+  const bool split = parts > 1;
+  const int partial_slot = split ? l.NewScratch(parts * dw_size) : -1;
   const double flops = 2.0 * dw_size * dy[0] * dy[1] * dy[2];
 
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  l.BeginKernel(node, per_image ? "conv_filter_partial" : "conv_filter",
-                (per_image ? dy[0] : 1) * groups, 1, flops);
+  l.BeginKernel(node, split ? "conv_filter_partial" : "conv_filter", parts * groups, 1, flops);
   Value* xb = l.In(node, 0);
   Value* dyb = l.In(node, 1);
-  Value* out = per_image ? kb.Buffer(partial_slot) : l.Out(node);
+  Value* out = split ? kb.Buffer(partial_slot) : l.Out(node);
   const std::vector<Value*> acc = kb.EntrySlots(kb.Vec(lanes), rb * cb);
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
       [&](Value* task) {
-        Value* image = per_image ? b.CreateUDiv(task, kb.I(groups), "image") : nullptr;
+        Value* part = b.CreateUDiv(task, kb.I(groups), "part");
         Value* g0 = b.CreateMul(b.CreateURem(task, kb.I(groups)), kb.I(group), "g0");
         Value* g_end = b.CreateAdd(g0, kb.I(group));
         g_end = b.CreateSelect(b.CreateICmpUGT(g_end, kb.I(combos)), kb.I(combos), g_end);
-        // This task's dw rows (in its image's partial when splitting the batch).
-        Value* out_base = per_image ? b.CreateMul(image, kb.I(dw_size)) : kb.I(0);
+        // This task's dw rows (in its part's partial when splitting the batch).
+        Value* out_base = b.CreateMul(part, kb.I(dw_size));
         Value* first = b.CreateAdd(out_base, b.CreateMul(g0, kb.I(dw[3])));
         Value* len = b.CreateMul(b.CreateSub(g_end, g0), kb.I(dw[3]));
         kb.For(
@@ -61,8 +66,10 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
             "zero");
         // Rows (n, oh) in chunks: a chunk's dy and x rows stay in L1/L2 while every register block
         // of combos accumulates over all of them (one load/store of the block per chunk).
-        Value* row_lo = per_image ? b.CreateMul(image, kb.I(dy[1])) : kb.I(0);
-        Value* row_hi = per_image ? b.CreateAdd(row_lo, kb.I(dy[1])) : kb.I(dy[0] * dy[1]);
+        Value* row_lo = b.CreateMul(part, kb.I(images_per_part * dy[1]));
+        Value* row_hi = b.CreateAdd(row_lo, kb.I(images_per_part * dy[1]));
+        row_hi = b.CreateSelect(b.CreateICmpSGT(row_hi, kb.I(dy[0] * dy[1])), kb.I(dy[0] * dy[1]),
+                                row_hi);
         kb.For(
             row_lo, row_hi, chunk_rows,
             [&](Value* r0) {
@@ -164,9 +171,7 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
       },
       "task");
   l.EndKernel();
-  if (!per_image) return;
-
-  EmitSumOfPartials(l, node, "conv_filter_sum", partial_slot, dy[0], dw_size);
+  if (split) EmitSumOfPartials(l, node, "conv_filter_sum", partial_slot, parts, dw_size);
 }
 
 void EmitSumOfPartials(Lowering& l, const Node& node, const char* suffix, int partial_slot,

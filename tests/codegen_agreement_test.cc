@@ -224,6 +224,14 @@ std::vector<ConvShape> ConvShapes() {
 }
 
 void AddConvCases(std::vector<Case>& cases) {
+  // A batch big enough for the filter gradient to split it into L2-sized blocks of images (19
+  // and a ragged 11 here), summed in order.
+  cases.push_back({"Conv2DBackpropFilter_BatchBlocks", kDense, [=](Builder& b) {
+                     Attrs a = Window({1, 1}, "valid");
+                     a["filter_shape"] = AttrValue::Ints({3, 3, 32, 64});
+                     b.Op(OpKind::kConv2DBackpropFilter,
+                          {b.F32("x", {30, 13, 13, 32}), b.F32("dy", {30, 11, 11, 64})}, a);
+                   }});
   for (const ConvShape& s : ConvShapes()) {
     const int64_t oh = OutSize(s.h, s.kh, s.stride, s.padding);
     const int64_t ow = OutSize(s.w, s.kw, s.stride, s.padding);

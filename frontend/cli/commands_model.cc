@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "codegen/host_target.h"
+#include "codegen/jit.h"
 #include "frontend/builtin_models.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
@@ -65,10 +66,19 @@ int Dump() {
   if (!graph.ok()) return Fail("dump", graph.status());
   const std::string stage = FlagStage();
   const auto& stages = PipelineStages();
-  if (std::find(stages.begin(), stages.end(), stage) == stages.end() && stage != "memory") {
-    return Fail("dump",
-                absl::InvalidArgumentError(absl::StrCat("unknown --stage '", stage, "' (",
-                                                        absl::StrJoin(stages, ", "), ", memory)")));
+  if (std::find(stages.begin(), stages.end(), stage) == stages.end() && stage != "memory" &&
+      stage != "llvm") {
+    return Fail("dump", absl::InvalidArgumentError(absl::StrCat("unknown --stage '", stage, "' (",
+                                                                absl::StrJoin(stages, ", "),
+                                                                ", memory, llvm)")));
+  }
+  if (stage == "llvm") {  // The JIT's optimized LLVM IR, every kernel of the graph.
+    JitOptions options;
+    options.keep_ir = true;
+    auto jit = CreateJit(*graph, options);
+    if (!jit.ok()) return Fail("dump", jit.status());
+    std::fputs((*jit)->info().llvm_ir.c_str(), stdout);
+    return 0;
   }
   Graph shown = *graph;
   if (stage != "input") {

@@ -129,7 +129,7 @@ usage: kiln <command> [flags]
 commands:
   summary   --model NAME                     Keras-style summary with FLOPs and memory
   dump      --model NAME [--format text|dot] [--batch B] [--graph forward|train]
-            [--stage input|simplify|cse|dce|fuse|final|memory] [--render svg|png --out FILE]
+            [--stage input|simplify|cse|dce|fuse|final|memory|llvm] [--render svg|png --out FILE]
                                              the IR after any pipeline stage, text or Graphviz
   predict   --model NAME [--seed S] [--image FILE.png|mnist:INDEX]
                                              class probabilities for an image (default: a
