@@ -269,6 +269,48 @@ void EmitBroadcast(Lowering& l, const Node& node) {
   l.EndKernel();
 }
 
+AdamStep EmitAdamStep(KernelBuilder& kb, const Node& node, llvm::Value* t_buf) {
+  auto& b = kb.b();
+  const double lr = node.GetFloat("lr"), beta1 = node.GetFloat("beta1");
+  const double beta2 = node.GetFloat("beta2");
+  llvm::Value* t = b.CreateFPExt(kb.Load(t_buf, kb.I(0)), b.getDoubleTy());
+  auto pow = [&](double base) {
+    return b.CreateBinaryIntrinsic(llvm::Intrinsic::pow,
+                                   llvm::ConstantFP::get(b.getDoubleTy(), base), t);
+  };
+  llvm::Value* one = llvm::ConstantFP::get(b.getDoubleTy(), 1.0);
+  llvm::Value* alpha = b.CreateFDiv(
+      b.CreateFMul(llvm::ConstantFP::get(b.getDoubleTy(), lr),
+                   b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, b.CreateFSub(one, pow(beta2)))),
+      b.CreateFSub(one, pow(beta1)));
+  return {b.CreateFPTrunc(alpha, kb.F32()), static_cast<float>(1.0 - beta1),
+          static_cast<float>(1.0 - beta2), static_cast<float>(node.GetFloat("epsilon"))};
+}
+
+void EmitAdamUpdate(KernelBuilder& kb, const AdamStep& s, llvm::Value* g, llvm::Value* p_buf,
+                    llvm::Value* m_buf, llvm::Value* v_buf, llvm::Value* index, int lanes,
+                    int valid) {
+  auto& b = kb.b();
+  auto c = [&](llvm::Value* x) { return lanes == 1 ? x : kb.Splat(x, lanes); };
+  auto load = [&](llvm::Value* buf) {
+    return lanes == 1 ? kb.Load(buf, index) : kb.VLoad(buf, index, lanes, valid);
+  };
+  auto store = [&](llvm::Value* x, llvm::Value* buf) {
+    if (lanes == 1) return kb.Store(x, buf, index);
+    kb.VStore(x, buf, index, valid);
+  };
+  llvm::Value* m = load(m_buf);
+  llvm::Value* v = load(v_buf);
+  m = b.CreateFAdd(m, b.CreateFMul(b.CreateFSub(g, m), c(kb.F(s.one_minus_beta1))));
+  v = b.CreateFAdd(v,
+                   b.CreateFMul(b.CreateFSub(b.CreateFMul(g, g), v), c(kb.F(s.one_minus_beta2))));
+  store(m, m_buf);
+  store(v, v_buf);
+  llvm::Value* step =
+      b.CreateFDiv(b.CreateFMul(c(s.alpha), m), b.CreateFAdd(kb.Sqrt(v), c(kb.F(s.epsilon))));
+  store(b.CreateFSub(load(p_buf), step), p_buf);
+}
+
 void EmitUpdate(Lowering& l, const Node& node) {
   const Node& param = l.input(node, 0);
   const int64_t n = NumElements(param.type.dims);
@@ -303,34 +345,12 @@ void EmitUpdate(Lowering& l, const Node& node) {
       kb.Store(w, p, i);
     });
   } else {  // ApplyAdam(param, m, v, t, grad).
-    const double lr = node.GetFloat("lr"), beta1 = node.GetFloat("beta1");
-    const double beta2 = node.GetFloat("beta2");
+    const AdamStep step = EmitAdamStep(kb, node, l.In(node, 3));
     llvm::Value* m_buf = l.In(node, 1);
     llvm::Value* v_buf = l.In(node, 2);
     llvm::Value* grad = l.In(node, 4);
-    llvm::Value* t = b.CreateFPExt(kb.Load(l.In(node, 3), kb.I(0)), b.getDoubleTy());
-    auto pow = [&](double base) {
-      return b.CreateBinaryIntrinsic(llvm::Intrinsic::pow,
-                                     llvm::ConstantFP::get(b.getDoubleTy(), base), t);
-    };
-    llvm::Value* one = llvm::ConstantFP::get(b.getDoubleTy(), 1.0);
-    llvm::Value* alpha_d = b.CreateFDiv(
-        b.CreateFMul(llvm::ConstantFP::get(b.getDoubleTy(), lr),
-                     b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, b.CreateFSub(one, pow(beta2)))),
-        b.CreateFSub(one, pow(beta1)));
-    llvm::Value* alpha = b.CreateFPTrunc(alpha_d, kb.F32());
-    const float omb1 = static_cast<float>(1.0 - beta1), omb2 = static_cast<float>(1.0 - beta2);
-    const float eps = static_cast<float>(node.GetFloat("epsilon"));
     ForElements(l, n, [&](llvm::Value* i) {
-      llvm::Value* g = kb.Load(grad, i);
-      llvm::Value* m = kb.Load(m_buf, i);
-      llvm::Value* v = kb.Load(v_buf, i);
-      m = b.CreateFAdd(m, b.CreateFMul(b.CreateFSub(g, m), kb.F(omb1)));
-      v = b.CreateFAdd(v, b.CreateFMul(b.CreateFSub(b.CreateFMul(g, g), v), kb.F(omb2)));
-      kb.Store(m, m_buf, i);
-      kb.Store(v, v_buf, i);
-      llvm::Value* step = b.CreateFDiv(b.CreateFMul(alpha, m), b.CreateFAdd(kb.Sqrt(v), kb.F(eps)));
-      kb.Store(b.CreateFSub(kb.Load(p, i), step), p, i);
+      EmitAdamUpdate(kb, step, kb.Load(grad, i), p, m_buf, v_buf, i, 1, 1);
     });
   }
   l.EndKernel();

@@ -2,6 +2,7 @@
 // broadcast of A and one vector of B per FMA column. A transposed B is repacked first so its rows
 // are contiguous.
 #include <algorithm>
+#include <optional>
 
 #include "codegen/lowering.h"
 
@@ -10,14 +11,19 @@ namespace kiln::codegen {
 using llvm::Value;
 
 void EmitMatMul(Lowering& l, const Node& node) {
-  const Dims& ad = l.input(node, 0).type.dims;
-  const Dims& bd = l.input(node, 1).type.dims;
+  // FusedMatMulApplyAdam(p, m, v, t, a, b): the product is Adam's gradient for p, applied in the
+  // epilogue instead of stored.
+  const bool adam = node.op == OpKind::kFusedMatMulApplyAdam;
+  const int a_in = adam ? 4 : 0;
+  const Dims& ad = l.input(node, a_in).type.dims;
+  const Dims& bd = l.input(node, a_in + 1).type.dims;
   const bool ta = node.GetInt("transpose_a") != 0, tb = node.GetInt("transpose_b") != 0;
-  const int64_t m = node.type.dims[0], n = node.type.dims[1];
+  const Dims& out_dims = adam ? l.input(node, 0).type.dims : node.type.dims;
+  const int64_t m = out_dims[0], n = out_dims[1];
   const int64_t k = ta ? ad[0] : ad[1];
-  const int b_slot = tb ? EmitTransposeFilter(l, node, node.inputs[1], {1, 1, bd[0], bd[1]},
-                                              /*flip=*/false)
-                        : node.inputs[1];
+  const int b_slot =
+      tb ? EmitTransposeFilter(l, node, node.inputs[a_in + 1], {1, 1, bd[0], bd[1]}, /*flip=*/false)
+         : node.inputs[a_in + 1];
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   const int lanes = kb.lanes();
@@ -26,15 +32,18 @@ void EmitMatMul(Lowering& l, const Node& node) {
   const int64_t rb = std::min<int64_t>(24 / cb, m);
   const int64_t row_blocks = (m + rb - 1) / rb, col_blocks = (vectors + cb - 1) / cb;
   const double flops = 2.0 * m * n * k;
-  l.BeginKernel(node, "matmul", row_blocks * col_blocks, 1, flops);
+  // Adam: contiguous runs of blocks per thread keep its streams of p, m and v sequential.
+  l.BeginKernel(node, "matmul", row_blocks * col_blocks, adam ? 32 : 1, flops);
   const bool has_bias = node.op == OpKind::kFusedDense && node.inputs.size() == 3;
   const bool relu = node.op == OpKind::kFusedDense && node.GetStr("activation") == "relu";
   const bool masked = node.op == OpKind::kMaskedMatMul;
-  Value* a_buf = l.In(node, 0);
+  Value* a_buf = l.In(node, a_in);
   Value* b_buf = kb.Buffer(b_slot);
   Value* bias = has_bias ? l.In(node, 2) : nullptr;
   Value* mask = masked ? l.In(node, 2) : nullptr;
-  Value* out = l.Out(node);
+  Value* out = adam ? l.In(node, 0) : l.Out(node);
+  std::optional<AdamStep> adam_step;
+  if (adam) adam_step = EmitAdamStep(kb, node, l.In(node, 3));
   const std::vector<Value*> acc = kb.EntrySlots(kb.Vec(lanes), rb * cb);
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
@@ -93,6 +102,11 @@ void EmitMatMul(Lowering& l, const Node& node) {
                 if (mask) {
                   Value* y = kb.VLoad(mask, b.CreateAdd(o, kb.I(v * lanes)), lanes, valid(v));
                   res = b.CreateSelect(b.CreateFCmpOGT(y, zero), res, zero);
+                }
+                if (adam_step) {
+                  EmitAdamUpdate(kb, *adam_step, res, out, l.In(node, 1), l.In(node, 2),
+                                 b.CreateAdd(o, kb.I(v * lanes)), lanes, valid(v));
+                  continue;
                 }
                 kb.VStore(res, out, b.CreateAdd(o, kb.I(v * lanes)), valid(v));
               }

@@ -94,6 +94,7 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
       return absl::OkStatus();
     case OpKind::kFusedDense:
     case OpKind::kMaskedMatMul:
+    case OpKind::kFusedMatMulApplyAdam:
       EmitMatMul(l, node);
       return absl::OkStatus();
     case OpKind::kFusedMaxPool2DGrad:

@@ -73,7 +73,8 @@ void EmitConv2D(Lowering& l, const Node& node);  // Conv2D, FusedConv2D, FusedCo
 void EmitConv2DBackpropInput(Lowering& l, const Node& node);
 void EmitConv2DBackpropFilter(Lowering& l, const Node& node);
 void EmitConvPoolFilterGrad(Lowering& l, const Node& node);  // FusedConvPoolFilterGrad
-void EmitMatMul(Lowering& l, const Node& node);  // MatMul, FusedDense, MaskedMatMul
+void EmitMatMul(Lowering& l, const Node& node);              // MatMul, FusedDense, MaskedMatMul,
+                                                             // FusedMatMulApplyAdam
 
 // Repacking kernels shared by the conv and matmul emitters; each returns its scratch slot.
 // dst[a, b, d, c] = src[a', b', c, d] for a filter [KH, KW, C, D], with a' = KH-1-a and
@@ -87,6 +88,19 @@ int EmitFrame(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_
 // for any thread count): the second kernel of emitters that split a reduction into partials.
 void EmitSumOfPartials(Lowering& l, const Node& node, const char* suffix, int partial_slot,
                        int64_t count, int64_t size);
+
+// Adam (see runtime/kernels_update.cc), shared by the update kernel and the matmul epilogue:
+// the step's alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t), computed in double once per
+// kernel from the f32[] step buffer, and the per-element update of p, m and v at `index` for
+// the gradient g: scalars (lanes 1), or vectors of which the first `valid` lanes are stored.
+struct AdamStep {
+  llvm::Value* alpha;
+  float one_minus_beta1, one_minus_beta2, epsilon;
+};
+AdamStep EmitAdamStep(KernelBuilder& kb, const Node& node, llvm::Value* t_buf);
+void EmitAdamUpdate(KernelBuilder& kb, const AdamStep& s, llvm::Value* g, llvm::Value* p_buf,
+                    llvm::Value* m_buf, llvm::Value* v_buf, llvm::Value* index, int lanes,
+                    int valid);
 
 // Scalar math shared by emitters so every kernel rounds the same way.
 llvm::Value* EmitSigmoid(KernelBuilder& kb, llvm::Value* x);

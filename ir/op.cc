@@ -61,6 +61,7 @@ int NumMutatedInputs(OpKind kind) {
       return 1;
     case OpKind::kApplySgd:
       return 2;
+    case OpKind::kFusedMatMulApplyAdam:
     case OpKind::kApplyAdam:
       return 3;
     default:

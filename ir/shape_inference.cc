@@ -434,6 +434,14 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return out;
     }
+    case OpKind::kFusedMatMulApplyAdam: {
+      Node matmul = node;
+      matmul.op = OpKind::kMatMul;
+      KILN_ASSIGN_OR_RETURN(TensorType grad, InferUnchecked(matmul, {in[4], in[5]}));
+      Node adam = node;
+      adam.op = OpKind::kApplyAdam;
+      return InferUnchecked(adam, {in[0], in[1], in[2], in[3], grad});
+    }
     case OpKind::kAssign:
     case OpKind::kApplySgd:
     case OpKind::kApplyAdam: {

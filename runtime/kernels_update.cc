@@ -93,6 +93,13 @@ void Update(const Node& node, const std::vector<Tensor*>& in) {
       return ApplySgd(node, in);
     case OpKind::kApplyAdam:
       return ApplyAdam(node, in);
+    case OpKind::kFusedMatMulApplyAdam: {  // (p, m, v, t, a, b): the gradient, then Adam.
+      Node matmul = node;
+      matmul.op = OpKind::kMatMul;
+      Tensor grad(in[0]->type());
+      MatMul(matmul, {in[4], in[5]}, &grad);
+      return ApplyAdam(node, {in[0], in[1], in[2], in[3], &grad});
+    }
     default:
       return;
   }

@@ -553,6 +553,46 @@ void AddUpdateCases(std::vector<Case>& cases) {
        }});
 }
 
+// Adam in a matmul's epilogue: p [13, 37] (three column vectors, the last partial with 16 lanes).
+void AddFusedUpdateCases(std::vector<Case>& cases) {
+  for (int steps : {1, 2}) {
+    for (int ta = 0; ta < 2; ++ta) {
+      for (int tb = 0; tb < 2; ++tb) {
+        cases.push_back({"FusedMatMulApplyAdam_T" + std::to_string(ta) + std::to_string(tb) +
+                             "_Steps" + std::to_string(steps),
+                         kDense, [=](Builder& b) {
+                           const Dims d = {13, 37};
+                           std::vector<NodeId> in = {b.Param("p", d), b.Param("m", d),
+                                                     b.Param("v", d, 0, 1), b.F32("t", {}, 1, 1)};
+                           in.push_back(b.F32("a", ta ? Dims{9, 13} : Dims{13, 9}));
+                           in.push_back(b.F32("b", tb ? Dims{37, 9} : Dims{9, 37}));
+                           b.Op(OpKind::kFusedMatMulApplyAdam, in,
+                                {{"transpose_a", AttrValue::Int(ta)},
+                                 {"transpose_b", AttrValue::Int(tb)},
+                                 {"lr", AttrValue::Float(0.01)},
+                                 {"beta1", AttrValue::Float(0.9)},
+                                 {"beta2", AttrValue::Float(0.999)},
+                                 {"epsilon", AttrValue::Float(1e-7)}},
+                                false);
+                           b.compare = {"p", "m", "v"};
+                           b.steps = steps;
+                           b.per_step = [](int step, Feeds& feeds) {
+                             for (auto& [name, tensor] : feeds) {
+                               if (name == "t") tensor.f32()[0] = static_cast<float>(step + 1);
+                             }
+                             feeds.erase(std::remove_if(feeds.begin(), feeds.end(),
+                                                        [](const auto& f) {
+                                                          return f.first == "p" || f.first == "m" ||
+                                                                 f.first == "v";
+                                                        }),
+                                         feeds.end());
+                           };
+                         }});
+      }
+    }
+  }
+}
+
 // NaN and infinities: max-style ops ignore NaN (a strict `>` never picks it), sums propagate it.
 void AddSpecialValueCases(std::vector<Case>& cases) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -725,6 +765,7 @@ std::vector<Case> AllCases() {
   AddReduceCases(cases);
   AddElementwiseCases(cases);
   AddUpdateCases(cases);
+  AddFusedUpdateCases(cases);
   AddSpecialValueCases(cases);
   return cases;
 }

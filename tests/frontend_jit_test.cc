@@ -229,8 +229,10 @@ TEST(FusedGraph, InterpreterOnFusedGraphMatchesUnfused) {
   EXPECT_GE(counts[OpKind::kFusedMaxPool2DGrad], 1);
   EXPECT_EQ(counts[OpKind::kFusedConvPoolFilterGrad], 1);  // The first layer's backward pass.
   EXPECT_EQ(counts[OpKind::kConv2D], 0);
+  // 2 forward, 2 weight gradients (with Adam in their epilogue), 2 input gradients (one masked).
   EXPECT_EQ(counts[OpKind::kMatMul] + counts[OpKind::kFusedDense] + counts[OpKind::kMaskedMatMul],
-            6);  // 2 forward, 2 weight gradients, 2 input gradients (one masked).
+            4);
+  EXPECT_EQ(counts[OpKind::kFusedMatMulApplyAdam], 2);
 
   auto ref = CreateInterpreter(t.train);
   auto opt = CreateInterpreter(*fused);

@@ -476,6 +476,33 @@ TEST(PassesFuse, ReluGradOfMaxPoolGradBecomesFusedMaxPool2DGrad) {
   EXPECT_EQ(g.Find("pg"), -1);
 }
 
+constexpr char kDenseWeightAdam[] = R"(
+    %x = Input() : f32[4,3]
+    %dz = Input() : f32[4,5]
+    %t = Input() : f32[]
+    %w = Parameter() {trainable=1} : f32[3,5]
+    %m = Parameter() {trainable=0} : f32[3,5]
+    %v = Parameter() {trainable=0} : f32[3,5]
+    %dw = MatMul(%x, %dz) {transpose_a=1, transpose_b=0} : f32[3,5]
+    %up = ApplyAdam(%w, %m, %v, %t, %dw) {beta1=0.9, beta2=0.999, epsilon=1e-07, lr=0.001} : f32[]
+)";
+
+TEST(PassesFuse, AdamOfAWeightGradientRunsInTheMatMulEpilogue) {
+  Graph g = Fused(std::string(kDenseWeightAdam) + "outputs()");
+  const Node& up = Named(g, "up");
+  EXPECT_EQ(up.op, OpKind::kFusedMatMulApplyAdam);
+  EXPECT_THAT(InputNames(g, "up"), ElementsAre("w", "m", "v", "t", "x", "dz"));
+  EXPECT_EQ(up.GetInt("transpose_a"), 1);
+  EXPECT_EQ(up.GetInt("transpose_b"), 0);
+  EXPECT_EQ(up.GetFloat("lr"), 0.001);
+  EXPECT_EQ(g.Find("dw"), -1);
+}
+
+TEST(PassesFuse, WeightGradientReadElsewhereIsStoredForAdam) {
+  Graph g = Fused(std::string(kDenseWeightAdam) + "outputs(%dw)", /*expect_changed=*/false);
+  EXPECT_EQ(Named(g, "up").op, OpKind::kApplyAdam);
+}
+
 TEST(PassesFuse, SoftmaxCrossEntropyAndItsGradientBecomeOneKernelWithViews) {
   Graph g = Fused(R"(
     %logits = Input() : f32[4,3]

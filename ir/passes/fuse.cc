@@ -30,6 +30,7 @@ class Fuser {
     for (NodeId id : order) changed |= SumPoolGradients(id);
     for (NodeId id : order) changed |= FuseSoftmaxCrossEntropy(id);
     for (NodeId id : order) changed |= FuseConvMaxPool(id);
+    for (NodeId id : order) changed |= FuseMatMulApplyAdam(id);
     // Consumers first, so each chain becomes one program rooted at its last op.
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       if (uses_[*it] > 0 || IsSink(g_.node(*it).op)) changed |= FuseElementwise(*it);
@@ -213,6 +214,25 @@ class Fuser {
               {{"offset", AttrValue::Int(NumElements(pool.type.dims))},
                {"shape", AttrValue::Ints(conv.type.dims)}});
     }
+    return true;
+  }
+
+  // ApplyAdam(p, m, v, t, MatMul(a, b)) with the MatMul read by nothing else (a dense layer's
+  // weight gradient): the update runs in the matmul kernel's epilogue, so the gradient is never
+  // stored and read back.
+  bool FuseMatMulApplyAdam(NodeId id) {
+    const Node adam = g_.node(id);
+    if (adam.op != OpKind::kApplyAdam || !Absorbable(adam.inputs[4], OpKind::kMatMul)) {
+      return false;
+    }
+    const Node mm = g_.node(adam.inputs[4]);
+    Attrs attrs = adam.attrs;
+    attrs["transpose_a"] = mm.attrs.at("transpose_a");
+    attrs["transpose_b"] = mm.attrs.at("transpose_b");
+    std::vector<NodeId> inputs(adam.inputs.begin(), adam.inputs.begin() + 4);
+    inputs.push_back(mm.inputs[0]);
+    inputs.push_back(mm.inputs[1]);
+    Rewrite(g_.mutable_node(id), OpKind::kFusedMatMulApplyAdam, inputs, attrs);
     return true;
   }
 
