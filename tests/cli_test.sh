@@ -22,6 +22,7 @@ check summary_row 0 "conv2d_1 (Conv2D) *(None, 11, 11, 64) *36,928" -- summary -
 check dump_text 0 "FusedConv2D" -- dump --model mnist-cnn --graph train --stage fuse
 check dump_dot 0 "digraph" -- dump --model mnist-dnn --format dot
 check dump_memory 0 "# arena" -- dump --model mnist-dnn --graph train --stage memory
+check dump_llvm 0 "define void @k0_FusedConv2DMaxPool_conv_pool" -- dump --model mnist-cnn --graph train --stage llvm
 check gradcheck 0 "^PASS" -- gradcheck --model mnist-dnn
 check predict 0 "predicted class" -- predict --model mnist-dnn
 check bench_json 0 '"jit_train_images_per_second"' -- bench --model mnist-dnn --batch 8 --repeats 1 --json
