@@ -50,6 +50,7 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   Value* dyb = l.In(node, 1);
   Value* out = split ? kb.Buffer(partial_slot) : l.Out(node);
   const std::vector<Value*> acc = kb.EntrySlots(kb.Vec(lanes), rb * cb);
+  FilterBlock blk(kb, xb, x, dw, win, check_h, check_w, acc, cb);
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
       [&](Value* task) {
@@ -78,49 +79,20 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
               kb.For(
                   0, sub_blocks, 1,
                   [&](Value* sb) {
-                    Value* c0 = b.CreateAdd(g0, b.CreateMul(sb, kb.I(rb)));
-                    std::vector<Value*> valid(rb), kh(rb), kw(rb), ci(rb), dw_off(rb);
-                    for (int64_t r = 0; r < rb; ++r) {
-                      Value* c = b.CreateAdd(c0, kb.I(r));
-                      valid[r] = b.CreateICmpULT(c, g_end);
-                      // Past the group's end (the last group may be short, so even c0 can be),
-                      // read combo g0 instead: in bounds, and never stored.
-                      c = b.CreateSelect(valid[r], c, g0);
-                      ci[r] = b.CreateURem(c, kb.I(dw[2]));
-                      Value* tap = b.CreateUDiv(c, kb.I(dw[2]));
-                      kw[r] = b.CreateURem(tap, kb.I(dw[1]));
-                      kh[r] = b.CreateUDiv(tap, kb.I(dw[1]));
-                      dw_off[r] = b.CreateAdd(out_base, b.CreateMul(c, kb.I(dw[3])));
-                    }
+                    // Past the group's end (the last group may be short, so even the first combo
+                    // can be), combos read combo g0 instead.
+                    blk.SetCombos(b.CreateAdd(g0, b.CreateMul(sb, kb.I(rb))), rb, g_end, g0,
+                                  out_base);
                     for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
                       const int64_t nv = std::min(cb, vectors - co0);
-                      auto valid_lanes = [&](int64_t v) {
-                        return static_cast<int>(
-                            std::min<int64_t>(lanes, dw[3] - (co0 + v) * lanes));
-                      };
-                      for (int64_t r = 0; r < rb; ++r) {
-                        for (int64_t v = 0; v < nv; ++v) {
-                          b.CreateStore(
-                              kb.VLoad(out, b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)), lanes,
-                                       valid_lanes(v)),
-                              acc[r * cb + v]);
-                        }
-                      }
+                      blk.Load(out, co0, nv);
                       kb.For(
                           r0, r1, 1,
                           [&](Value* row) {
                             Value* n = b.CreateUDiv(row, kb.I(dy[1]));
                             Value* oh = b.CreateURem(row, kb.I(dy[1]));
                             Value* dy_row = b.CreateMul(row, kb.I(dy[2]));
-                            std::vector<Value*> x_row(rb), ok_h(rb);
-                            for (int64_t r = 0; r < rb; ++r) {
-                              Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(win.sh)),
-                                                      b.CreateSub(kh[r], kb.I(win.ph)));
-                              ok_h[r] = check_h ? kb.InRange(ih, x[1]) : nullptr;
-                              if (check_h) ih = kb.Clamp(ih, x[1]);
-                              x_row[r] = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(x[1])), ih),
-                                                     kb.I(x[2]));
-                            }
+                            blk.SetRow(n, oh);
                             kb.For(
                                 0, dy[2], 1,
                                 [&](Value* ow) {
@@ -128,41 +100,14 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
                                   std::vector<Value*> g(nv);
                                   for (int64_t v = 0; v < nv; ++v) {
                                     g[v] = kb.VLoad(dyb, b.CreateAdd(dyo, kb.I((co0 + v) * lanes)),
-                                                    lanes, valid_lanes(v));
+                                                    lanes, blk.Valid(co0 + v));
                                   }
-                                  for (int64_t r = 0; r < rb; ++r) {
-                                    Value* iw = b.CreateAdd(b.CreateMul(ow, kb.I(win.sw)),
-                                                            b.CreateSub(kw[r], kb.I(win.pw)));
-                                    Value* ok = ok_h[r];
-                                    if (check_w) {
-                                      Value* in_w = kb.InRange(iw, x[2]);
-                                      ok = ok ? b.CreateAnd(ok, in_w) : in_w;
-                                      iw = kb.Clamp(iw, x[2]);
-                                    }
-                                    Value* xv = kb.Load(
-                                        xb, b.CreateAdd(
-                                                b.CreateMul(b.CreateAdd(x_row[r], iw), kb.I(x[3])),
-                                                ci[r]));
-                                    if (ok) xv = b.CreateSelect(ok, xv, kb.F(0.0f));
-                                    Value* xs = kb.Splat(xv, lanes);
-                                    for (int64_t v = 0; v < nv; ++v) {
-                                      Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
-                                      b.CreateStore(kb.Fma(xs, g[v], a), acc[r * cb + v]);
-                                    }
-                                  }
+                                  blk.Accumulate(ow, g);
                                 },
                                 "ow");
                           },
                           "row");
-                      for (int64_t r = 0; r < rb; ++r) {
-                        kb.If(valid[r], [&] {
-                          for (int64_t v = 0; v < nv; ++v) {
-                            kb.VStore(b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]), out,
-                                      b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)),
-                                      valid_lanes(v));
-                          }
-                        });
-                      }
+                      blk.Store(out, co0, nv);
                     }
                   },
                   "sub");
@@ -172,6 +117,102 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
       "task");
   l.EndKernel();
   if (split) EmitSumOfPartials(l, node, "conv_filter_sum", partial_slot, parts, dw_size);
+}
+
+FilterBlock::FilterBlock(KernelBuilder& kb, Value* x_buf, const Dims& x, const Dims& dw,
+                         const ConvWindow& win, bool check_h, bool check_w,
+                         const std::vector<Value*>& acc, int64_t cb)
+    : kb_(kb),
+      x_buf_(x_buf),
+      x_(x),
+      dw_(dw),
+      win_(win),
+      check_h_(check_h),
+      check_w_(check_w),
+      acc_(acc),
+      cb_(cb) {}
+
+int FilterBlock::Valid(int64_t v) const {
+  return static_cast<int>(std::min<int64_t>(kb_.lanes(), dw_[3] - v * kb_.lanes()));
+}
+
+void FilterBlock::SetCombos(Value* c_first, int64_t rb, Value* limit, Value* fallback,
+                            Value* base) {
+  auto& b = kb_.b();
+  valid_.resize(rb);
+  kh_.resize(rb);
+  kw_.resize(rb);
+  ci_.resize(rb);
+  dw_off_.resize(rb);
+  for (int64_t r = 0; r < rb; ++r) {
+    Value* c = b.CreateAdd(c_first, kb_.I(r));
+    valid_[r] = b.CreateICmpULT(c, limit);
+    c = b.CreateSelect(valid_[r], c, fallback);
+    ci_[r] = b.CreateURem(c, kb_.I(dw_[2]));
+    Value* tap = b.CreateUDiv(c, kb_.I(dw_[2]));
+    kw_[r] = b.CreateURem(tap, kb_.I(dw_[1]));
+    kh_[r] = b.CreateUDiv(tap, kb_.I(dw_[1]));
+    dw_off_[r] = b.CreateAdd(base, b.CreateMul(c, kb_.I(dw_[3])));
+  }
+}
+
+void FilterBlock::Load(Value* dw_buf, int64_t co0, int64_t nv) {
+  auto& b = kb_.b();
+  const int lanes = kb_.lanes();
+  for (size_t r = 0; r < dw_off_.size(); ++r) {
+    for (int64_t v = 0; v < nv; ++v) {
+      b.CreateStore(kb_.VLoad(dw_buf, b.CreateAdd(dw_off_[r], kb_.I((co0 + v) * lanes)), lanes,
+                              Valid(co0 + v)),
+                    acc_[r * cb_ + v]);
+    }
+  }
+}
+
+void FilterBlock::Store(Value* dw_buf, int64_t co0, int64_t nv) {
+  auto& b = kb_.b();
+  const int lanes = kb_.lanes();
+  for (size_t r = 0; r < dw_off_.size(); ++r) {
+    kb_.If(valid_[r], [&] {
+      for (int64_t v = 0; v < nv; ++v) {
+        kb_.VStore(b.CreateLoad(kb_.Vec(lanes), acc_[r * cb_ + v]), dw_buf,
+                   b.CreateAdd(dw_off_[r], kb_.I((co0 + v) * lanes)), Valid(co0 + v));
+      }
+    });
+  }
+}
+
+void FilterBlock::SetRow(Value* n, Value* oh) {
+  auto& b = kb_.b();
+  x_row_.resize(kh_.size());
+  ok_h_.resize(kh_.size());
+  for (size_t r = 0; r < kh_.size(); ++r) {
+    Value* ih = b.CreateAdd(b.CreateMul(oh, kb_.I(win_.sh)), b.CreateSub(kh_[r], kb_.I(win_.ph)));
+    ok_h_[r] = check_h_ ? kb_.InRange(ih, x_[1]) : nullptr;
+    if (check_h_) ih = kb_.Clamp(ih, x_[1]);
+    x_row_[r] = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb_.I(x_[1])), ih), kb_.I(x_[2]));
+  }
+}
+
+void FilterBlock::Accumulate(Value* ow, const std::vector<Value*>& g) {
+  auto& b = kb_.b();
+  const int lanes = kb_.lanes();
+  for (size_t r = 0; r < kw_.size(); ++r) {
+    Value* iw = b.CreateAdd(b.CreateMul(ow, kb_.I(win_.sw)), b.CreateSub(kw_[r], kb_.I(win_.pw)));
+    Value* ok = ok_h_[r];
+    if (check_w_) {
+      Value* in_w = kb_.InRange(iw, x_[2]);
+      ok = ok ? b.CreateAnd(ok, in_w) : in_w;
+      iw = kb_.Clamp(iw, x_[2]);
+    }
+    Value* xv = kb_.Load(
+        x_buf_, b.CreateAdd(b.CreateMul(b.CreateAdd(x_row_[r], iw), kb_.I(x_[3])), ci_[r]));
+    if (ok) xv = b.CreateSelect(ok, xv, kb_.F(0.0f));
+    Value* xs = kb_.Splat(xv, lanes);
+    for (size_t v = 0; v < g.size(); ++v) {
+      Value* a = b.CreateLoad(kb_.Vec(lanes), acc_[r * cb_ + v]);
+      b.CreateStore(kb_.Fma(xs, g[v], a), acc_[r * cb_ + v]);
+    }
+  }
 }
 
 void EmitSumOfPartials(Lowering& l, const Node& node, const char* suffix, int partial_slot,

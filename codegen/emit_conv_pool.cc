@@ -53,6 +53,7 @@ void EmitConvPoolFilterGrad(Lowering& l, const Node& node) {
   Value* partial = kb.Buffer(partial_slot);
   Value* t = kb.Buffer(tile_slot);
   const std::vector<Value*> acc = kb.EntrySlots(kb.Vec(lanes), rb * cb);
+  FilterBlock blk(kb, xb, x, fs, win, check_h, check_w, acc, cb);
   auto* i32v = llvm::FixedVectorType::get(b.getInt32Ty(), lanes);
   Value* zero = kb.Splat(kb.F(0.0f), lanes);
   kb.For(
@@ -123,41 +124,15 @@ void EmitConvPoolFilterGrad(Lowering& l, const Node& node) {
               kb.For(
                   0, sub_blocks, 1,
                   [&](Value* sb) {
-                    Value* c_first = b.CreateMul(sb, kb.I(rb));
-                    std::vector<Value*> valid(rb), kh(rb), kw(rb), ci(rb), dw_off(rb);
-                    for (int64_t r = 0; r < rb; ++r) {
-                      Value* c = b.CreateAdd(c_first, kb.I(r));
-                      valid[r] = b.CreateICmpULT(c, kb.I(combos));
-                      c = b.CreateSelect(valid[r], c, kb.I(0));  // In bounds; never stored.
-                      ci[r] = b.CreateURem(c, kb.I(fs[2]));
-                      Value* tap = b.CreateUDiv(c, kb.I(fs[2]));
-                      kw[r] = b.CreateURem(tap, kb.I(fs[1]));
-                      kh[r] = b.CreateUDiv(tap, kb.I(fs[1]));
-                      dw_off[r] = b.CreateAdd(pbase, b.CreateMul(c, kb.I(channels)));
-                    }
+                    blk.SetCombos(b.CreateMul(sb, kb.I(rb)), rb, kb.I(combos), kb.I(0), pbase);
                     for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
                       const int64_t nv = std::min(cb, vectors - co0);
-                      for (int64_t r = 0; r < rb; ++r) {
-                        for (int64_t v = 0; v < nv; ++v) {
-                          b.CreateStore(
-                              kb.VLoad(partial, b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)),
-                                       lanes, valid_lanes(co0 + v)),
-                              acc[r * cb + v]);
-                        }
-                      }
+                      blk.Load(partial, co0, nv);
                       kb.For(
                           0, pool[0], 1,
                           [&](Value* i) {
                             Value* oh = b.CreateAdd(b.CreateMul(prow, kb.I(pool[0])), i);
-                            std::vector<Value*> x_row(rb), ok_h(rb);
-                            for (int64_t r = 0; r < rb; ++r) {
-                              Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(win.sh)),
-                                                      b.CreateSub(kh[r], kb.I(win.ph)));
-                              ok_h[r] = check_h ? kb.InRange(ih, x[1]) : nullptr;
-                              if (check_h) ih = kb.Clamp(ih, x[1]);
-                              x_row[r] = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(x[1])), ih),
-                                                     kb.I(x[2]));
-                            }
+                            blk.SetRow(n, oh);
                             Value* t_row = b.CreateMul(i, kb.I(cover_w));
                             kb.For(
                                 0, cover_w, 1,
@@ -167,41 +142,14 @@ void EmitConvPoolFilterGrad(Lowering& l, const Node& node) {
                                   std::vector<Value*> g(nv);
                                   for (int64_t v = 0; v < nv; ++v) {
                                     g[v] = kb.VLoad(t, b.CreateAdd(to, kb.I((co0 + v) * lanes)),
-                                                    lanes, valid_lanes(co0 + v));
+                                                    lanes, blk.Valid(co0 + v));
                                   }
-                                  for (int64_t r = 0; r < rb; ++r) {
-                                    Value* iw = b.CreateAdd(b.CreateMul(ow, kb.I(win.sw)),
-                                                            b.CreateSub(kw[r], kb.I(win.pw)));
-                                    Value* ok = ok_h[r];
-                                    if (check_w) {
-                                      Value* in_w = kb.InRange(iw, x[2]);
-                                      ok = ok ? b.CreateAnd(ok, in_w) : in_w;
-                                      iw = kb.Clamp(iw, x[2]);
-                                    }
-                                    Value* xv = kb.Load(
-                                        xb, b.CreateAdd(
-                                                b.CreateMul(b.CreateAdd(x_row[r], iw), kb.I(x[3])),
-                                                ci[r]));
-                                    if (ok) xv = b.CreateSelect(ok, xv, kb.F(0.0f));
-                                    Value* xs = kb.Splat(xv, lanes);
-                                    for (int64_t v = 0; v < nv; ++v) {
-                                      Value* a = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
-                                      b.CreateStore(kb.Fma(xs, g[v], a), acc[r * cb + v]);
-                                    }
-                                  }
+                                  blk.Accumulate(ow, g);
                                 },
                                 "ow");
                           },
                           "i");
-                      for (int64_t r = 0; r < rb; ++r) {
-                        kb.If(valid[r], [&] {
-                          for (int64_t v = 0; v < nv; ++v) {
-                            kb.VStore(b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]), partial,
-                                      b.CreateAdd(dw_off[r], kb.I((co0 + v) * lanes)),
-                                      valid_lanes(co0 + v));
-                          }
-                        });
-                      }
+                      blk.Store(partial, co0, nv);
                     }
                   },
                   "sub");

@@ -323,19 +323,14 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       if (y != in[1]) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
       return TensorType{DType::kF32, shape};
     }
-    case OpKind::kFusedConvPoolFilterGrad: {
+    case OpKind::kFusedConvPoolFilterGrad: {  // (x, y, dpool): y is the filter gradient's dy.
       const Dims& shape = node.GetInts("filter_shape");
       const auto& pool = node.GetInts("pool");
       KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
-      KILN_RETURN_IF_ERROR(ExpectRank(in[0], 4, "input (NHWC)"));
-      if (shape.size() != 4 || shape[2] != in[0].dims[3]) {
-        return Fail(absl::StrCat("filter_shape ", DimsToString(shape),
-                                 " must be HWIO with the input's ", in[0].dims[3], " channels"));
-      }
-      KILN_ASSIGN_OR_RETURN(TensorType y,
-                            InferWindow(in[0], {shape[0], shape[1]}, node.GetInts("strides"),
-                                        node.GetStr("padding"), shape[3], "kernel"));
-      if (y != in[1]) return Fail(absl::StrCat("y must be ", TypeToString(y)));
+      Node filter = node;
+      filter.op = OpKind::kConv2DBackpropFilter;
+      KILN_RETURN_IF_ERROR(InferUnchecked(filter, {in[0], in[1]}).status());
+      const TensorType& y = in[1];
       KILN_ASSIGN_OR_RETURN(TensorType p, InferWindow(y, pool, pool, "valid", shape[3], "pool"));
       if (p != in[2]) return Fail(absl::StrCat("dpool must be ", TypeToString(p)));
       KILN_ASSIGN_OR_RETURN(int64_t dw, CheckedNumElements(shape));
