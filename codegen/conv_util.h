@@ -35,8 +35,10 @@ class FilterBlock {
   void Store(llvm::Value* dw_buf, int64_t co0, int64_t nv);
   // Selects conv output row oh of image n: each combo's input row.
   void SetRow(llvm::Value* n, llvm::Value* oh);
-  // acc[r, v] += x[row, ow * sw + kw[r] - pw, ci[r]] * g[v] for every combo r (zero outside x).
-  void Accumulate(llvm::Value* ow, const std::vector<llvm::Value*>& g);
+  // acc[r, v] += x[row, ow * sw + kw[r] - pw, ci[r]] * dy[dy_off + (co0 + v) * lanes] for every
+  // combo r and v < nv (x zero outside its bounds).
+  void Accumulate(llvm::Value* ow, llvm::Value* dy_buf, llvm::Value* dy_off, int64_t co0,
+                  int64_t nv);
   // Lanes of channel vector v that are real channels.
   int Valid(int64_t v) const;
 

@@ -365,36 +365,9 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
   const Dims& w = l.input(node, 1).type.dims;
   const Dims& dx = node.type.dims;
   const ConvWindow win = ConvWindowOf(node, dx, dy, w[0], w[1]);
-  if (win.sh == 1 && win.sw == 1) {
-    // dx = dy padded by (K - 1 - p) correlated with the flipped, transposed filter: a valid
-    // forward convolution without bounds checks.
-    const int64_t top = w[0] - 1 - win.ph, left = w[1] - 1 - win.pw;
-    const int64_t bottom = dx[1] + w[0] - 1 - top - dy[1];
-    const int64_t right = dx[2] + w[1] - 1 - left - dy[2];
-    if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
-      const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
-      const int padded = EmitFrame(l, node, node.inputs[0], dy, 1, 1, top, bottom, left, right);
-      ConvGeometry g{dy[0],
-                     dy[1] + top + bottom,
-                     dy[2] + left + right,
-                     dy[3],
-                     dx[1],
-                     dx[2],
-                     dx[3],
-                     w[0],
-                     w[1],
-                     1,
-                     1,
-                     0,
-                     0,
-                     top,
-                     top + dy[1]};
-      EmitDirectConv(l, node, g, padded, packed, -1, /*relu=*/false);
-      return;
-    }
-  }
-  // Strided: scatter form. dx[n, h, w, ci] = sum over taps whose (h + ph - kh) / sh is an
-  // integer in range of dy[...] * w[kh, kw, ci, co], on a zero-interleaved copy of dy.
+  // dx = dy dilated by the strides (zero rows / columns between its own) and framed by K - 1 - p
+  // zeros, correlated with the flipped, transposed filter: a valid forward convolution without
+  // bounds checks. dx[n, h, w, ci] sums the taps whose (h + ph - kh) / sh is an integer in range.
   const int64_t dh = (dy[1] - 1) * win.sh + 1, dwid = (dy[2] - 1) * win.sw + 1;
   const int64_t top = w[0] - 1 - win.ph, left = w[1] - 1 - win.pw;
   const int64_t bottom = dx[1] + w[0] - 1 - top - dh, right = dx[2] + w[1] - 1 - left - dwid;
@@ -415,6 +388,10 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
                    1,
                    0,
                    0};
+    if (win.sh == 1 && win.sw == 1) {  // Undilated: rows outside dy's are frame, skip their taps.
+      g.data_lo = top;
+      g.data_hi = top + dy[1];
+    }
     EmitDirectConv(l, node, g, framed, packed, -1, /*relu=*/false);
   } else {
     // A window reaching past the framing: read the dilated dy with bounds checks.

@@ -96,13 +96,9 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
                             kb.For(
                                 0, dy[2], 1,
                                 [&](Value* ow) {
-                                  Value* dyo = b.CreateMul(b.CreateAdd(dy_row, ow), kb.I(dy[3]));
-                                  std::vector<Value*> g(nv);
-                                  for (int64_t v = 0; v < nv; ++v) {
-                                    g[v] = kb.VLoad(dyb, b.CreateAdd(dyo, kb.I((co0 + v) * lanes)),
-                                                    lanes, blk.Valid(co0 + v));
-                                  }
-                                  blk.Accumulate(ow, g);
+                                  blk.Accumulate(ow, dyb,
+                                                 b.CreateMul(b.CreateAdd(dy_row, ow), kb.I(dy[3])),
+                                                 co0, nv);
                                 },
                                 "ow");
                           },
@@ -193,9 +189,13 @@ void FilterBlock::SetRow(Value* n, Value* oh) {
   }
 }
 
-void FilterBlock::Accumulate(Value* ow, const std::vector<Value*>& g) {
+void FilterBlock::Accumulate(Value* ow, Value* dy_buf, Value* dy_off, int64_t co0, int64_t nv) {
   auto& b = kb_.b();
   const int lanes = kb_.lanes();
+  std::vector<Value*> g(nv);
+  for (int64_t v = 0; v < nv; ++v) {
+    g[v] = kb_.VLoad(dy_buf, b.CreateAdd(dy_off, kb_.I((co0 + v) * lanes)), lanes, Valid(co0 + v));
+  }
   for (size_t r = 0; r < kw_.size(); ++r) {
     Value* iw = b.CreateAdd(b.CreateMul(ow, kb_.I(win_.sw)), b.CreateSub(kw_[r], kb_.I(win_.pw)));
     Value* ok = ok_h_[r];

@@ -139,12 +139,7 @@ void EmitConvPoolFilterGrad(Lowering& l, const Node& node) {
                                 [&](Value* ow) {
                                   Value* to = b.CreateAdd(
                                       tbase, b.CreateMul(b.CreateAdd(t_row, ow), kb.I(channels)));
-                                  std::vector<Value*> g(nv);
-                                  for (int64_t v = 0; v < nv; ++v) {
-                                    g[v] = kb.VLoad(t, b.CreateAdd(to, kb.I((co0 + v) * lanes)),
-                                                    lanes, blk.Valid(co0 + v));
-                                  }
-                                  blk.Accumulate(ow, g);
+                                  blk.Accumulate(ow, t, to, co0, nv);
                                 },
                                 "ow");
                           },

@@ -12,39 +12,6 @@
 #include "runtime/window.h"
 
 namespace kiln::kernels {
-namespace {
-
-// The geometry shared by the window ops, read from the input and output NHWC shapes.
-
-// For each output pixel: begin(out_off); then visit(out_off, in_off, tap) once per in-bounds
-// input pixel under the window, in row-major window order (tap = ky * win_w + kx); then
-// end(out_off, count) with the number of pixels visited. Offsets are element offsets of the
-// pixel's first channel.
-template <typename Begin, typename Visit, typename End>
-void ForEachWindow(const WindowGeometry& w, Begin begin, Visit visit, End end) {
-  for (int64_t b = 0; b < w.batch; ++b) {
-    for (int64_t oy = 0; oy < w.out_h; ++oy) {
-      for (int64_t ox = 0; ox < w.out_w; ++ox) {
-        const int64_t out_off = ((b * w.out_h + oy) * w.out_w + ox) * w.out_c;
-        begin(out_off);
-        int64_t count = 0;
-        for (int64_t ky = 0; ky < w.win_h; ++ky) {
-          const int64_t iy = oy * w.stride_h - w.pad_top + ky;
-          if (iy < 0 || iy >= w.in_h) continue;
-          for (int64_t kx = 0; kx < w.win_w; ++kx) {
-            const int64_t ix = ox * w.stride_w - w.pad_left + kx;
-            if (ix < 0 || ix >= w.in_w) continue;
-            visit(out_off, ((b * w.in_h + iy) * w.in_w + ix) * w.in_c, ky * w.win_w + kx);
-            ++count;
-          }
-        }
-        end(out_off, count);
-      }
-    }
-  }
-}
-
-}  // namespace
 
 // out[b,oy,ox,co] = bias[co] + sum_{ky,kx,ci} x[b, oy*sh-pt+ky, ox*sw-pl+kx, ci] * w[ky,kx,ci,co],
 // with out-of-bounds (padding) cells contributing zero. Accumulates in float.

@@ -17,41 +17,6 @@
 namespace kiln::kernels {
 namespace {
 
-// WindowGeometry of a window op, from its forward input (x) and output (y) NHWC shapes.
-
-// An in-bounds input pixel under a window: element offset of its first channel in x, and its
-// tap index ky * win_w + kx.
-struct Cell {
-  int64_t x_off;
-  int64_t tap;
-};
-
-// Calls fn(y_off, cells) for every output pixel (y_off: element offset of its first channel),
-// with `cells` the in-bounds input pixels under its window in row-major window order, exactly
-// the cells the forward kernels visit.
-template <typename Fn>
-void ForEachWindow(const WindowGeometry& g, Fn fn) {
-  std::vector<Cell> cells;
-  cells.reserve(g.win_h * g.win_w);
-  for (int64_t b = 0; b < g.batch; ++b) {
-    for (int64_t oy = 0; oy < g.out_h; ++oy) {
-      for (int64_t ox = 0; ox < g.out_w; ++ox) {
-        cells.clear();
-        for (int64_t ky = 0; ky < g.win_h; ++ky) {
-          const int64_t iy = oy * g.stride_h - g.pad_top + ky;
-          if (iy < 0 || iy >= g.in_h) continue;
-          for (int64_t kx = 0; kx < g.win_w; ++kx) {
-            const int64_t ix = ox * g.stride_w - g.pad_left + kx;
-            if (ix < 0 || ix >= g.in_w) continue;
-            cells.push_back({((b * g.in_h + iy) * g.in_w + ix) * g.in_c, ky * g.win_w + kx});
-          }
-        }
-        fn(((b * g.out_h + oy) * g.out_w + ox) * g.out_c, cells);
-      }
-    }
-  }
-}
-
 void Zero(Tensor* t) {
   if (t->size() > 0) std::memset(t->raw(), 0, t->bytes());
 }
@@ -89,7 +54,7 @@ void Conv2DBackpropInput(const Node& node, const Inputs& in, Tensor* out) {
   const int64_t cin = g.in_c;
   const int64_t cout = g.out_c;
   Zero(out);
-  ForEachWindow(g, [&](int64_t y_off, const std::vector<Cell>& cells) {
+  ForEachWindowCells(g, [&](int64_t y_off, const std::vector<Cell>& cells) {
     const float* d = dyv + y_off;
     for (const Cell& cell : cells) {
       const float* fp = fv + cell.tap * cin * cout;  // Filter slice [ky, kx, :, :].
@@ -116,7 +81,7 @@ void Conv2DBackpropFilter(const Node& node, const Inputs& in, Tensor* out) {
   const int64_t cin = g.in_c;
   const int64_t cout = g.out_c;
   Zero(out);
-  ForEachWindow(g, [&](int64_t y_off, const std::vector<Cell>& cells) {
+  ForEachWindowCells(g, [&](int64_t y_off, const std::vector<Cell>& cells) {
     const float* d = dyv + y_off;
     for (const Cell& cell : cells) {
       float* wp = dw + cell.tap * cin * cout;
@@ -142,7 +107,7 @@ void MaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
   std::vector<float> best(channels);
   std::vector<int64_t> best_off(channels);
   Zero(out);
-  ForEachWindow(g, [&](int64_t y_off, const std::vector<Cell>& cells) {
+  ForEachWindowCells(g, [&](int64_t y_off, const std::vector<Cell>& cells) {
     if (cells.empty()) return;  // Cannot happen for "valid"/"same"; guard anyway.
     for (int64_t c = 0; c < channels; ++c) {
       best[c] = -std::numeric_limits<float>::infinity();
@@ -170,7 +135,7 @@ void AvgPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
   float* dx = out->f32();
   const int64_t channels = g.out_c;
   Zero(out);
-  ForEachWindow(g, [&](int64_t y_off, const std::vector<Cell>& cells) {
+  ForEachWindowCells(g, [&](int64_t y_off, const std::vector<Cell>& cells) {
     if (cells.empty()) return;
     const float n = static_cast<float>(cells.size());
     for (const Cell& cell : cells) {
