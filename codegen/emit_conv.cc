@@ -4,6 +4,8 @@
 // filter gradient blocks filter taps x channel vectors and reduces over batch and pixels.
 #include <algorithm>
 #include <limits>
+#include <numeric>
+#include <optional>
 
 #include "codegen/conv_util.h"
 #include "codegen/lowering.h"
@@ -32,16 +34,23 @@ struct ConvGeometry {
   int64_t n, in_h, in_w, red_c;  // Input [N, IH, IW, red_c] (red_c is reduced over).
   int64_t out_h, out_w, out_c;   // Output [N, OH, OW, out_c].
   int64_t kh, kw;
-  int64_t sh, sw, ph, pw;  // Input coordinate = o * s + k - p.
-  // Input rows [data_lo, data_hi) hold data; rows outside are a zero frame whose taps are
-  // skipped (set for zero-framed copies).
-  int64_t data_lo = 0, data_hi = -1;
+  int64_t sh, sw, ph, pw;  // Input coordinate = o * s + k - p; taps outside the input are skipped.
 };
 
-// out = activation(bias + sum_{kh,kw,ci} in[n, oh*sh+kh-ph, ow*sw+kw-pw, ci] * filter[kh,kw,ci,co])
-// with `filter` packed [KH, KW, red_c, out_c]. One task per output row (n, oh). Taps outside the
-// input read zero; when no window leaves the input the checks are not emitted at all, so the
-// loads fold into the FMAs as embedded broadcasts.
+// Taps k < `k` of output o that land inside the input.
+int64_t TapsInside(int64_t o, int64_t k, int64_t s, int64_t p, int64_t in) {
+  const int64_t first = o * s - p;
+  return std::max<int64_t>(0, std::min(k, in - first) - std::max<int64_t>(0, -first));
+}
+
+// Multiply-adds of the taps inside the input, over one image and output channel.
+double TapCount(const ConvGeometry& g) {
+  int64_t rows = 0, cols = 0;
+  for (int64_t o = 0; o < g.out_h; ++o) rows += TapsInside(o, g.kh, g.sh, g.ph, g.in_h);
+  for (int64_t o = 0; o < g.out_w; ++o) cols += TapsInside(o, g.kw, g.sw, g.pw, g.in_w);
+  return static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(g.red_c);
+}
+
 // A max pool over non-overlapping valid windows in the conv kernel's epilogue: a task computes
 // the pool_h conv rows of one row of windows, then pools them while they are in L1.
 struct PoolEpilogue {
@@ -49,17 +58,21 @@ struct PoolEpilogue {
   bool keep_conv = false;  // Also store the conv rows (after the pooled result).
 };
 
+// out = activation(bias + sum_{kh,kw,ci} in[n, oh*sh+kh-ph, ow*sw+kw-pw, ci] * filter[kh,kw,ci,co])
+// with `filter` packed [KH, KW, red_c, out_c]. One task per output row (n, oh). Padding is never
+// read: a row's taps are limited to the input rows, and blocks of pixels whose windows reach
+// past the input's sides are emitted one by one, each tap over only the pixels it keeps inside.
+// Every load the FMAs see is in bounds and unconditional, so it folds into an embedded broadcast.
 void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in_slot,
                     int filter_slot, int bias_slot, bool relu, PoolEpilogue pool = {}) {
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   const int lanes = kb.lanes();
-  const bool check_h = NeedsCheck(g.in_h, g.out_h, g.kh, g.sh, g.ph);
-  const bool check_w = NeedsCheck(g.in_w, g.out_w, g.kw, g.sw, g.pw);
+  const bool rows_leave = NeedsCheck(g.in_h, g.out_h, g.kh, g.sh, g.ph);
   const int64_t vectors = (g.out_c + lanes - 1) / lanes;
   const int64_t cb = std::min<int64_t>(vectors, 4);
   const int64_t rb = std::min<int64_t>(std::max<int64_t>(24 / cb, 1), g.out_w);
-  const double flops = 2.0 * g.n * g.out_h * g.out_w * g.out_c * g.kh * g.kw * g.red_c;
+  const double flops = 2.0 * g.n * g.out_c * TapCount(g);
   const double row_flops = flops / static_cast<double>(g.n * g.out_h);
   const int64_t pooled_h = pool.h ? g.out_h / pool.h : 0;
   const int64_t pooled_w = pool.h ? g.out_w / pool.w : 0;
@@ -90,9 +103,14 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
     llvm::cast<llvm::AllocaInst>(conv_out)->setAlignment(llvm::Align(64));
   }
   const std::vector<Value*> acc = kb.EntrySlots(kb.Vec(lanes), rb * cb);
+  // Whether every tap of pixels [ow0, ow0 + pixels) lands inside the input's columns.
+  auto inside = [&](int64_t ow0, int64_t pixels) {
+    return ow0 * g.sw - g.pw >= 0 && (ow0 + pixels - 1) * g.sw + g.kw - 1 - g.pw < g.in_w;
+  };
   // Computes conv row (n, oh) into row `dst_row` of conv_out.
   auto conv_row = [&](Value* n, Value* oh, Value* dst_row) {
-    auto pixel_block = [&](Value* ow0, int64_t pixels) {
+    // A block of pixels from ow0; `border` (ow0's value) when some of its taps leave the input.
+    auto pixel_block = [&](Value* ow0, int64_t pixels, std::optional<int64_t> border) {
       for (int64_t co0 = 0; co0 < vectors; co0 += cb) {
         const int64_t nv = std::min(cb, vectors - co0);
         auto valid_lanes = [&](int64_t v) {
@@ -107,62 +125,62 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
         }
         Value* kh_lo = kb.I(0);
         Value* kh_hi = kb.I(g.kh);
-        if (g.data_hi > g.data_lo && !check_h) {
-          // Taps landing in the zero frame contribute nothing: skip them.
-          Value* top = b.CreateMul(oh, kb.I(g.sh));
-          Value* lo = b.CreateSub(kb.I(g.data_lo), top);
-          Value* hi = b.CreateSub(kb.I(g.data_hi), top);
+        Value* first_row = b.CreateSub(b.CreateMul(oh, kb.I(g.sh)), kb.I(g.ph));
+        if (rows_leave) {  // Taps [-first_row, in_h - first_row) stay inside the input.
+          Value* lo = b.CreateNeg(first_row);
+          Value* hi = b.CreateSub(kb.I(g.in_h), first_row);
           kh_lo = b.CreateSelect(b.CreateICmpSGT(lo, kh_lo), lo, kh_lo);
           kh_hi = b.CreateSelect(b.CreateICmpSLT(hi, kh_hi), hi, kh_hi);
         }
         kb.For(
             kh_lo, kh_hi, 1,
             [&](Value* kh) {
-              Value* ih = b.CreateAdd(b.CreateMul(oh, kb.I(g.sh)), b.CreateSub(kh, kb.I(g.ph)));
-              auto taps = [&] {
-                Value* in_row = b.CreateMul(
-                    b.CreateAdd(b.CreateMul(n, kb.I(g.in_h)), check_h ? kb.Clamp(ih, g.in_h) : ih),
-                    kb.I(g.in_w));
+              Value* in_row =
+                  b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(g.in_h)), b.CreateAdd(first_row, kh)),
+                              kb.I(g.in_w));
+              // Tap (kh, kw) over the block's pixels `pix`.
+              auto tap = [&](Value* kw, const std::vector<int64_t>& pix) {
+                std::vector<Value*> x_base(pixels);
+                for (int64_t p : pix) {
+                  Value* iw = b.CreateAdd(b.CreateMul(b.CreateAdd(ow0, kb.I(p)), kb.I(g.sw)),
+                                          b.CreateSub(kw, kb.I(g.pw)));
+                  x_base[p] = b.CreateMul(b.CreateAdd(in_row, iw), kb.I(g.red_c));
+                }
+                Value* w_tap =
+                    b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(g.kw)), kw), kb.I(g.red_c));
                 kb.For(
-                    0, g.kw, 1,
-                    [&](Value* kw) {
-                      std::vector<Value*> x_base(pixels), ok_w(pixels);
-                      for (int64_t p = 0; p < pixels; ++p) {
-                        Value* iw = b.CreateAdd(b.CreateMul(b.CreateAdd(ow0, kb.I(p)), kb.I(g.sw)),
-                                                b.CreateSub(kw, kb.I(g.pw)));
-                        ok_w[p] = check_w ? kb.InRange(iw, g.in_w) : nullptr;
-                        if (check_w) iw = kb.Clamp(iw, g.in_w);
-                        x_base[p] = b.CreateMul(b.CreateAdd(in_row, iw), kb.I(g.red_c));
+                    0, g.red_c, 1,
+                    [&](Value* ci) {
+                      Value* w_row = b.CreateMul(b.CreateAdd(w_tap, ci), kb.I(g.out_c));
+                      std::vector<Value*> w(nv);
+                      for (int64_t v = 0; v < nv; ++v) {
+                        w[v] = kb.VLoad(filter, b.CreateAdd(w_row, kb.I((co0 + v) * lanes)), lanes,
+                                        valid_lanes(v));
                       }
-                      Value* tap =
-                          b.CreateMul(b.CreateAdd(b.CreateMul(kh, kb.I(g.kw)), kw), kb.I(g.red_c));
-                      kb.For(
-                          0, g.red_c, 1,
-                          [&](Value* ci) {
-                            Value* w_row = b.CreateMul(b.CreateAdd(tap, ci), kb.I(g.out_c));
-                            std::vector<Value*> w(nv);
-                            for (int64_t v = 0; v < nv; ++v) {
-                              w[v] = kb.VLoad(filter, b.CreateAdd(w_row, kb.I((co0 + v) * lanes)),
-                                              lanes, valid_lanes(v));
-                            }
-                            for (int64_t p = 0; p < pixels; ++p) {
-                              Value* x = kb.Load(in, b.CreateAdd(x_base[p], ci));
-                              if (ok_w[p]) x = b.CreateSelect(ok_w[p], x, kb.F(0.0f));
-                              Value* xs = kb.Splat(x, lanes);
-                              for (int64_t v = 0; v < nv; ++v) {
-                                Value* a = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
-                                b.CreateStore(kb.Fma(xs, w[v], a), acc[p * cb + v]);
-                              }
-                            }
-                          },
-                          "ci");
+                      for (int64_t p : pix) {
+                        Value* xs = kb.Splat(kb.Load(in, b.CreateAdd(x_base[p], ci)), lanes);
+                        for (int64_t v = 0; v < nv; ++v) {
+                          Value* a = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
+                          b.CreateStore(kb.Fma(xs, w[v], a), acc[p * cb + v]);
+                        }
+                      }
                     },
-                    "kw");
+                    "ci");
               };
-              if (check_h) {
-                kb.If(kb.InRange(ih, g.in_h), taps);
-              } else {
-                taps();
+              std::vector<int64_t> all(pixels);
+              std::iota(all.begin(), all.end(), 0);
+              if (!border) {
+                kb.For(
+                    0, g.kw, 1, [&](Value* kw) { tap(kw, all); }, "kw");
+                return;
+              }
+              for (int64_t kw = 0; kw < g.kw; ++kw) {
+                std::vector<int64_t> pix;
+                for (int64_t p : all) {
+                  const int64_t iw = (*border + p) * g.sw + kw - g.pw;
+                  if (iw >= 0 && iw < g.in_w) pix.push_back(p);
+                }
+                if (!pix.empty()) tap(kb.I(kw), pix);
               }
             },
             "kh");
@@ -178,11 +196,22 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
         }
       }
     };
-    const int64_t full = g.out_w / rb * rb;
-    if (full > 0)
+    // Full blocks of rb pixels, the inside ones [lo, hi) in a loop, then the remainder.
+    auto block = [&](int64_t ow0, int64_t pixels) {
+      pixel_block(kb.I(ow0), pixels,
+                  inside(ow0, pixels) ? std::nullopt : std::optional<int64_t>(ow0));
+    };
+    const int64_t full = g.out_w / rb;
+    int64_t lo = 0;
+    while (lo < full && !inside(lo * rb, rb)) ++lo;
+    int64_t hi = lo;
+    while (hi < full && inside(hi * rb, rb)) ++hi;
+    for (int64_t i = 0; i < lo; ++i) block(i * rb, rb);
+    if (hi > lo)
       kb.For(
-          0, full, rb, [&](Value* ow0) { pixel_block(ow0, rb); }, "ow");
-    if (full < g.out_w) pixel_block(kb.I(full), g.out_w - full);
+          lo * rb, hi * rb, rb, [&](Value* ow0) { pixel_block(ow0, rb, std::nullopt); }, "ow");
+    for (int64_t i = hi; i < full; ++i) block(i * rb, rb);
+    if (full * rb < g.out_w) block(full * rb, g.out_w - full * rb);
   };
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
@@ -239,42 +268,30 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
 
 }  // namespace
 
-// dst [N, (H-1)*sh+1 + top + bottom, (W-1)*sw+1 + left + right, C]: `src` [N, H, W, C] with
-// sh-1 / sw-1 zero rows / columns between its rows / columns (dilation, for strided input
-// gradients) framed by zero rows and columns, so the convolution that reads it needs no bounds
-// checks. One pass does both.
-int EmitFrame(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw,
-              int64_t top, int64_t bottom, int64_t left, int64_t right) {
-  const int64_t ph = (d[1] - 1) * sh + 1 + top + bottom;
-  const int64_t pw = (d[2] - 1) * sw + 1 + left + right;
-  const int dst = l.NewScratch(d[0] * ph * pw * d[3]);
+// dst [N, (H-1)*sh+1, (W-1)*sw+1, C]: `src` [N, H, W, C] with sh-1 / sw-1 zero rows / columns
+// between its rows / columns, the dy of a strided convolution's input gradient.
+int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw) {
+  const int64_t dh = (d[1] - 1) * sh + 1, dw = (d[2] - 1) * sw + 1;
+  const int dst = l.NewScratch(d[0] * dh * dw * d[3]);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  l.BeginKernel(node, "frame", d[0] * ph, 8);
+  l.BeginKernel(node, "dilate", d[0] * dh, 8);
   Value* src = kb.Buffer(src_slot);
   Value* out = kb.Buffer(dst);
-  // Source coordinate of a frame coordinate: (f - before) / s when divisible and in range.
-  auto source = [&](Value* f, int64_t before, int64_t s, int64_t size) {
-    Value* u = b.CreateSub(f, kb.I(before));
-    Value* ok =
-        b.CreateAnd(b.CreateICmpSGE(u, kb.I(0)), b.CreateICmpEQ(b.CreateSRem(u, kb.I(s)), kb.I(0)));
-    Value* i = b.CreateSDiv(u, kb.I(s));
-    ok = b.CreateAnd(ok, kb.InRange(i, size));
-    return std::make_pair(kb.Clamp(i, size), ok);
-  };
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
       [&](Value* row) {
-        Value* n = b.CreateUDiv(row, kb.I(ph));
-        auto [y, y_ok] = source(b.CreateURem(row, kb.I(ph)), top, sh, d[1]);
-        Value* src_row = b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(d[1])), y), kb.I(d[2]));
+        Value* n = b.CreateUDiv(row, kb.I(dh));
+        Value* r = b.CreateURem(row, kb.I(dh));
+        Value* y_ok = b.CreateICmpEQ(b.CreateURem(r, kb.I(sh)), kb.I(0));
+        Value* src_row = b.CreateMul(
+            b.CreateAdd(b.CreateMul(n, kb.I(d[1])), b.CreateUDiv(r, kb.I(sh))), kb.I(d[2]));
         kb.For(
-            0, pw, 1,
+            0, dw, 1,
             [&](Value* xo) {
-              auto [x, x_ok] = source(xo, left, sw, d[2]);
-              Value* ok = b.CreateAnd(y_ok, x_ok);
-              Value* s = b.CreateMul(b.CreateAdd(src_row, x), kb.I(d[3]));
-              Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(pw)), xo), kb.I(d[3]));
+              Value* ok = b.CreateAnd(y_ok, b.CreateICmpEQ(b.CreateURem(xo, kb.I(sw)), kb.I(0)));
+              Value* s = b.CreateMul(b.CreateAdd(src_row, b.CreateUDiv(xo, kb.I(sw))), kb.I(d[3]));
+              Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(dw)), xo), kb.I(d[3]));
               kb.For(
                   0, d[3], 1,
                   [&](Value* c) {
@@ -341,22 +358,8 @@ void EmitConv2D(Lowering& l, const Node& node) {
   const ConvWindow win = ConvWindowOf(node, x, y, w[0], w[1]);
   const bool relu = node.op != OpKind::kConv2D && node.GetStr("activation") == "relu";
   const int bias = node.inputs.size() > 2 ? node.inputs[2] : -1;
-  ConvGeometry g{x[0], x[1], x[2],   x[3],   y[1],   y[2],  y[3],
-                 w[0], w[1], win.sh, win.sw, win.ph, win.pw};
-  if (NeedsCheck(x[1], y[1], w[0], win.sh, win.ph) ||
-      NeedsCheck(x[2], y[2], w[1], win.sw, win.pw)) {
-    // "same" padding: frame the input with zeros once, then convolve without checks.
-    const int64_t bottom = std::max<int64_t>((y[1] - 1) * win.sh + w[0] - x[1] - win.ph, 0);
-    const int64_t right = std::max<int64_t>((y[2] - 1) * win.sw + w[1] - x[2] - win.pw, 0);
-    const int padded = EmitFrame(l, node, node.inputs[0], x, 1, 1, win.ph, bottom, win.pw, right);
-    g.in_h = x[1] + win.ph + bottom;
-    g.in_w = x[2] + win.pw + right;
-    g.ph = g.pw = 0;
-    g.data_lo = win.ph;
-    g.data_hi = win.ph + x[1];
-    EmitDirectConv(l, node, g, padded, node.inputs[1], bias, relu, pool);
-    return;
-  }
+  const ConvGeometry g{x[0], x[1], x[2],   x[3],   y[1],   y[2],  y[3],
+                       w[0], w[1], win.sh, win.sw, win.ph, win.pw};
   EmitDirectConv(l, node, g, node.inputs[0], node.inputs[1], bias, relu, pool);
 }
 
@@ -365,40 +368,28 @@ void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
   const Dims& w = l.input(node, 1).type.dims;
   const Dims& dx = node.type.dims;
   const ConvWindow win = ConvWindowOf(node, dx, dy, w[0], w[1]);
-  // dx = dy dilated by the strides (zero rows / columns between its own) and framed by K - 1 - p
-  // zeros, correlated with the flipped, transposed filter: a valid forward convolution without
-  // bounds checks. dx[n, h, w, ci] sums the taps whose (h + ph - kh) / sh is an integer in range.
+  // dx = dy dilated by the strides (zero rows / columns between its own), padded by K - 1 - p,
+  // correlated with the flipped, transposed filter: dx[n, h, w, ci] sums the taps whose
+  // (h + ph - kh) / sh is an integer in range. The padding is never read (see EmitDirectConv).
   const int64_t dh = (dy[1] - 1) * win.sh + 1, dwid = (dy[2] - 1) * win.sw + 1;
-  const int64_t top = w[0] - 1 - win.ph, left = w[1] - 1 - win.pw;
-  const int64_t bottom = dx[1] + w[0] - 1 - top - dh, right = dx[2] + w[1] - 1 - left - dwid;
   const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
-  if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
-    const int framed =
-        EmitFrame(l, node, node.inputs[0], dy, win.sh, win.sw, top, bottom, left, right);
-    ConvGeometry g{dy[0],
-                   dh + top + bottom,
-                   dwid + left + right,
-                   dy[3],
-                   dx[1],
-                   dx[2],
-                   dx[3],
-                   w[0],
-                   w[1],
-                   1,
-                   1,
-                   0,
-                   0};
-    if (win.sh == 1 && win.sw == 1) {  // Undilated: rows outside dy's are frame, skip their taps.
-      g.data_lo = top;
-      g.data_hi = top + dy[1];
-    }
-    EmitDirectConv(l, node, g, framed, packed, -1, /*relu=*/false);
-  } else {
-    // A window reaching past the framing: read the dilated dy with bounds checks.
-    const int dilated = EmitFrame(l, node, node.inputs[0], dy, win.sh, win.sw, 0, 0, 0, 0);
-    ConvGeometry g{dy[0], dh, dwid, dy[3], dx[1], dx[2], dx[3], w[0], w[1], 1, 1, top, left};
-    EmitDirectConv(l, node, g, dilated, packed, -1, /*relu=*/false);
-  }
+  const int src = win.sh == 1 && win.sw == 1
+                      ? node.inputs[0]
+                      : EmitDilate(l, node, node.inputs[0], dy, win.sh, win.sw);
+  const ConvGeometry g{dy[0],
+                       dh,
+                       dwid,
+                       dy[3],
+                       dx[1],
+                       dx[2],
+                       dx[3],
+                       w[0],
+                       w[1],
+                       1,
+                       1,
+                       w[0] - 1 - win.ph,
+                       w[1] - 1 - win.pw};
+  EmitDirectConv(l, node, g, src, packed, -1, /*relu=*/false);
 }
 
 }  // namespace kiln::codegen

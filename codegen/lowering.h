@@ -80,9 +80,8 @@ void EmitMatMul(Lowering& l, const Node& node);              // MatMul, FusedDen
 // dst[a, b, d, c] = src[a', b', c, d] for a filter [KH, KW, C, D], with a' = KH-1-a and
 // b' = KW-1-b when `flip` (a plain [C, D] transpose is the filter [1, 1, C, D]).
 int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims& d, bool flip);
-// `src` [N, H, W, C] dilated by (sh, sw) and framed by zeros (see emit_conv.cc).
-int EmitFrame(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw,
-              int64_t top, int64_t bottom, int64_t left, int64_t right);
+// `src` [N, H, W, C] dilated by (sh, sw): zero rows / columns between its own (see emit_conv.cc).
+int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw);
 
 // out[i] = sum over k < count of partial[k * size + i], in order k = 0, 1, ... (deterministic
 // for any thread count): the second kernel of emitters that split a reduction into partials.
