@@ -220,6 +220,9 @@ std::vector<ConvShape> ConvShapes() {
       {"Valid5x5_Cin1_Cout16", 3, 12, 12, 1, 5, 5, 16, 1, "valid", true},
       {"Same1x1_Cin17_Cout3", 2, 5, 5, 17, 1, 1, 3, 1, "same", false},
       {"SeedLayer_Cin32_Cout64", 2, 13, 13, 32, 3, 3, 64, 1, "valid", true},
+      // Wide rows: pixel blocks in the padding at both ends, a loop of inside blocks between.
+      {"Same3x3_Wide_Cin3_Cout64", 1, 4, 31, 3, 3, 3, 64, 1, "same", true},
+      {"Same5x5_Stride2_Wide_Cin2_Cout16", 1, 5, 40, 2, 5, 5, 16, 2, "same", false},
   };
 }
 
