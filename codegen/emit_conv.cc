@@ -54,8 +54,9 @@ double TapCount(const ConvGeometry& g) {
 // A max pool over non-overlapping valid windows in the conv kernel's epilogue: a task computes
 // the pool_h conv rows of one row of windows, then pools them while they are in L1.
 struct PoolEpilogue {
-  int64_t h = 0, w = 0;    // Window (= strides); h == 0 means no pooling.
-  bool keep_conv = false;  // Also store the conv rows (after the pooled result).
+  int64_t h = 0, w = 0;  // Window (= strides); h == 0 means no pooling.
+  // Also stored after the pooled result: the conv rows, or the routes (see ir/ops.def).
+  bool keep_conv = false, keep_routes = false;
 };
 
 // out = activation(bias + sum_{kh,kw,ci} in[n, oh*sh+kh-ph, ow*sw+kw-pw, ci] * filter[kh,kw,ci,co])
@@ -76,6 +77,7 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   const double row_flops = flops / static_cast<double>(g.n * g.out_h);
   const int64_t pooled_h = pool.h ? g.out_h / pool.h : 0;
   const int64_t pooled_w = pool.h ? g.out_w / pool.w : 0;
+  const int64_t pooled_size = g.n * pooled_h * pooled_w * g.out_c;
   // Tasks: output rows, or rows of pooling windows (plus the rows below the last window when
   // the conv result is kept).
   const int64_t rows_per_task = pool.h ? pool.h : 1;
@@ -96,7 +98,7 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   Value* bias = bias_slot >= 0 ? kb.Buffer(bias_slot) : nullptr;
   Value* out = l.Out(node);
   Value* conv_out = out;
-  if (pool.keep_conv) conv_out = kb.Ptr(out, kb.I(g.n * pooled_h * pooled_w * g.out_c));
+  if (pool.keep_conv) conv_out = kb.Ptr(out, kb.I(pooled_size));
   if (conv_scratch >= 0) conv_out = kb.Buffer(conv_scratch);
   if (tile_on_stack) {
     conv_out = kb.EntrySlots(llvm::ArrayType::get(kb.F32(), tile_floats), 1)[0];
@@ -233,7 +235,8 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
               kb.If(b.CreateICmpSLT(oh, kb.I(g.out_h)), [&] { conv_row(n, oh, dst_row(i)); });
             },
             "pool_row");
-        // The epilogue: each window's maximum (strictly greater wins, as MaxPool2D).
+        // The epilogue: each window's maximum (strictly greater wins, as MaxPool2D), and its
+        // route: the cell index, or -1 where the maximum is not > 0.
         auto pool_row = [&] {
           Value* p_row =
               b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(pooled_h)), group), kb.I(pooled_w));
@@ -243,6 +246,7 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
                 for (int64_t v = 0; v < vectors; ++v) {
                   const int valid = static_cast<int>(std::min<int64_t>(lanes, g.out_c - v * lanes));
                   Value* best = kb.Splat(kb.F(-std::numeric_limits<float>::infinity()), lanes);
+                  Value* route = kb.Splat(kb.F(0.0f), lanes);
                   for (int64_t i = 0; i < pool.h; ++i) {
                     for (int64_t j = 0; j < pool.w; ++j) {
                       Value* col = b.CreateAdd(b.CreateMul(pw, kb.I(pool.w)), kb.I(j));
@@ -250,11 +254,20 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
                           b.CreateAdd(b.CreateMul(dst_row(kb.I(i)), kb.I(g.out_w)), col),
                           kb.I(g.out_c));
                       Value* yv = kb.VLoad(conv_out, b.CreateAdd(o, kb.I(v * lanes)), lanes, valid);
-                      best = b.CreateSelect(b.CreateFCmpOGT(yv, best), yv, best);
+                      Value* gt = b.CreateFCmpOGT(yv, best);
+                      best = b.CreateSelect(gt, yv, best);
+                      route = b.CreateSelect(
+                          gt, kb.Splat(kb.F(static_cast<float>(i * pool.w + j)), lanes), route);
                     }
                   }
-                  Value* po = b.CreateMul(b.CreateAdd(p_row, pw), kb.I(g.out_c));
-                  kb.VStore(best, out, b.CreateAdd(po, kb.I(v * lanes)), valid);
+                  Value* po = b.CreateAdd(b.CreateMul(b.CreateAdd(p_row, pw), kb.I(g.out_c)),
+                                          kb.I(v * lanes));
+                  kb.VStore(best, out, po, valid);
+                  if (!pool.keep_routes) continue;
+                  Value* zero = llvm::Constant::getNullValue(kb.Vec(lanes));
+                  route = b.CreateSelect(b.CreateFCmpOGT(best, zero), route,
+                                         kb.Splat(kb.F(-1.0f), lanes));
+                  kb.VStore(route, out, b.CreateAdd(po, kb.I(pooled_size)), valid);
                 }
               },
               "pool_col");
@@ -353,7 +366,8 @@ void EmitConv2D(Lowering& l, const Node& node) {
     const std::string& padding = node.GetStr("padding");
     y = {x[0], *WindowOutputSize(x[1], w[0], s[0], padding),
          *WindowOutputSize(x[2], w[1], s[1], padding), w[3]};
-    pool = {node.GetInts("pool")[0], node.GetInts("pool")[1], node.GetInt("keep_conv") != 0};
+    const std::string& keep = node.GetStr("keep");
+    pool = {node.GetInts("pool")[0], node.GetInts("pool")[1], keep == "conv", keep == "routes"};
   }
   const ConvWindow win = ConvWindowOf(node, x, y, w[0], w[1]);
   const bool relu = node.op != OpKind::kConv2D && node.GetStr("activation") == "relu";

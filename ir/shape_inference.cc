@@ -203,10 +203,18 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       const auto& pool = node.GetInts("pool");
       KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
       KILN_ASSIGN_OR_RETURN(TensorType p, InferWindow(y, pool, pool, "valid", y.dims[3], "pool"));
-      const int64_t keep = node.GetInt("keep_conv");
-      if (keep != 0 && keep != 1) return Fail("keep_conv must be 0 or 1");
+      const std::string& keep = node.GetStr("keep");
+      int64_t kept = 0;
+      if (keep == "conv") {
+        kept = NumElements(y.dims);
+      } else if (keep == "routes") {
+        kept = NumElements(p.dims);
+      } else if (keep != "none") {
+        return Fail(
+            absl::StrCat("keep must be \"none\", \"conv\" or \"routes\", not \"", keep, "\""));
+      }
       int64_t total;
-      if (__builtin_add_overflow(NumElements(p.dims), keep * NumElements(y.dims), &total)) {
+      if (__builtin_add_overflow(NumElements(p.dims), kept, &total)) {
         return Fail("output size overflows");
       }
       return TensorType{DType::kF32, {total}};
@@ -323,15 +331,28 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       if (y != in[1]) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
       return TensorType{DType::kF32, shape};
     }
-    case OpKind::kFusedConvPoolFilterGrad: {  // (x, y, dpool): y is the filter gradient's dy.
+    case OpKind::kFusedConvPoolFilterGrad: {  // (x, y or routes, dpool).
       const Dims& shape = node.GetInts("filter_shape");
       const auto& pool = node.GetInts("pool");
       KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
+      const std::string& source = node.GetStr("source");
+      if (source != "conv" && source != "routes") {
+        return Fail(absl::StrCat("source must be \"conv\" or \"routes\", not \"", source, "\""));
+      }
+      KILN_RETURN_IF_ERROR(ExpectRank(in[0], 4, "x (NHWC)"));
+      if (shape.size() != 4) return Fail("filter_shape must have 4 dims");
+      KILN_ASSIGN_OR_RETURN(TensorType y,
+                            InferWindow(in[0], {shape[0], shape[1]}, node.GetInts("strides"),
+                                        node.GetStr("padding"), shape[3], "kernel"));
       Node filter = node;
       filter.op = OpKind::kConv2DBackpropFilter;
-      KILN_RETURN_IF_ERROR(InferUnchecked(filter, {in[0], in[1]}).status());
-      const TensorType& y = in[1];
+      KILN_RETURN_IF_ERROR(InferUnchecked(filter, {in[0], y}).status());
       KILN_ASSIGN_OR_RETURN(TensorType p, InferWindow(y, pool, pool, "valid", shape[3], "pool"));
+      const TensorType& expected = source == "conv" ? y : p;
+      if (in[1] != expected) {
+        return Fail(
+            absl::StrCat(source == "conv" ? "y" : "routes", " must be ", TypeToString(expected)));
+      }
       if (p != in[2]) return Fail(absl::StrCat("dpool must be ", TypeToString(p)));
       KILN_ASSIGN_OR_RETURN(int64_t dw, CheckedNumElements(shape));
       return TensorType{DType::kF32, {dw + shape[3]}};

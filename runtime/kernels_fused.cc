@@ -1,11 +1,13 @@
 // Fused groups: each runs the kernels of the ops it replaces, then its epilogue, so the
 // interpreter stays the reference for every fused pattern.
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "ir/elementwise_program.h"
 #include "ir/status.h"
 #include "runtime/kernels.h"
+#include "runtime/window.h"
 
 namespace kiln::kernels {
 namespace {
@@ -22,6 +24,16 @@ void ApplyMask(const Tensor& mask, Tensor* out) {
   for (int64_t i = 0; i < out->size(); ++i) o[i] = m[i] > 0 ? o[i] : 0.0f;
 }
 
+// The MaxPool2D over the node's non-overlapping "valid" windows.
+Node PoolOfWindows(const Node& node) {
+  Node pool;
+  pool.op = OpKind::kMaxPool2D;
+  pool.attrs = {{"pool", node.attrs.at("pool")},
+                {"strides", node.attrs.at("pool")},
+                {"padding", AttrValue::Str("valid")}};
+  return pool;
+}
+
 }  // namespace
 
 void FusedConv2D(const Node& node, const Inputs& in, Tensor* out) {
@@ -30,7 +42,6 @@ void FusedConv2D(const Node& node, const Inputs& in, Tensor* out) {
 }
 
 void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out) {
-  const std::vector<int64_t>& pool = node.GetInts("pool");
   const Dims& x = in[0]->dims();
   const Dims& w = in[1]->dims();
   const std::vector<int64_t>& s = node.GetInts("strides");
@@ -39,18 +50,33 @@ void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out) {
                       {x[0], *WindowOutputSize(x[1], w[0], s[0], padding),
                        *WindowOutputSize(x[2], w[1], s[1], padding), w[3]}});
   FusedConv2D(node, in, &y);
-  Node max_pool;
-  max_pool.op = OpKind::kMaxPool2D;
-  max_pool.attrs = {{"pool", node.attrs.at("pool")},
-                    {"strides", node.attrs.at("pool")},
-                    {"padding", AttrValue::Str("valid")}};
+  const Node max_pool = PoolOfWindows(node);
+  const std::vector<int64_t>& pool = node.GetInts("pool");
   const Dims& yd = y.dims();
   Tensor pooled(TensorType{DType::kF32, {yd[0], yd[1] / pool[0], yd[2] / pool[1], yd[3]}});
   MaxPool2D(max_pool, {&y}, &pooled);
   std::memcpy(out->raw(), pooled.raw(), pooled.bytes());
-  if (node.GetInt("keep_conv") != 0) {
-    std::memcpy(static_cast<char*>(out->raw()) + pooled.bytes(), y.raw(), y.bytes());
-  }
+  const std::string& keep = node.GetStr("keep");
+  float* kept = out->f32() + pooled.size();
+  if (keep == "conv") std::memcpy(kept, y.raw(), y.bytes());
+  if (keep != "routes") return;
+  // The cell MaxPool2DGrad routes to (the first strictly largest), or -1 where FusedMaxPool2DGrad's
+  // mask (that cell > 0) would drop the gradient.
+  const WindowGeometry g = MakeWindowGeometry(max_pool, yd, pooled.dims(), pool[0], pool[1]);
+  const float* yv = y.f32();
+  ForEachWindowCells(g, [&](int64_t p_off, const std::vector<Cell>& cells) {
+    for (int64_t c = 0; c < g.out_c; ++c) {
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t tap = cells[0].tap;
+      for (const Cell& cell : cells) {
+        if (yv[cell.x_off + c] > best) {
+          best = yv[cell.x_off + c];
+          tap = cell.tap;
+        }
+      }
+      kept[p_off + c] = best > 0 ? static_cast<float>(tap) : -1.0f;
+    }
+  });
 }
 
 void FusedDense(const Node& node, const Inputs& in, Tensor* out) {
@@ -75,18 +101,35 @@ void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
 }
 
 void FusedConvPoolFilterGrad(const Node& node, const Inputs& in, Tensor* out) {
-  const Tensor& y = *in[1];
-  Node pool;
-  pool.op = OpKind::kFusedMaxPool2DGrad;
-  pool.attrs = {{"pool", node.attrs.at("pool")},
-                {"strides", node.attrs.at("pool")},
-                {"padding", AttrValue::Str("valid")}};
-  Tensor d(y.type());
-  FusedMaxPool2DGrad(pool, {&y, in[2]}, &d);
+  const Dims& shape = node.GetInts("filter_shape");
+  const Dims& x = in[0]->dims();
+  const std::vector<int64_t>& s = node.GetInts("strides");
+  const std::string& padding = node.GetStr("padding");
+  Tensor d(TensorType{DType::kF32,
+                      {x[0], *WindowOutputSize(x[1], shape[0], s[0], padding),
+                       *WindowOutputSize(x[2], shape[1], s[1], padding), shape[3]}});
+  Node pool = PoolOfWindows(node);
+  if (node.GetStr("source") == "conv") {
+    pool.op = OpKind::kFusedMaxPool2DGrad;
+    FusedMaxPool2DGrad(pool, {in[1], in[2]}, &d);
+  } else {  // Each dpool element goes to the cell its route names, if any.
+    const std::vector<int64_t>& window = node.GetInts("pool");
+    const WindowGeometry g =
+        MakeWindowGeometry(pool, d.dims(), in[2]->dims(), window[0], window[1]);
+    const float* routes = in[1]->f32();
+    const float* dpool = in[2]->f32();
+    ForEachWindowCells(g, [&](int64_t p_off, const std::vector<Cell>& cells) {
+      for (int64_t c = 0; c < g.out_c; ++c) {
+        for (const Cell& cell : cells) {
+          if (routes[p_off + c] == static_cast<float>(cell.tap))
+            d.f32()[cell.x_off + c] += dpool[p_off + c];
+        }
+      }
+    });
+  }
   Node filter;
   filter.op = OpKind::kConv2DBackpropFilter;
   filter.attrs = node.attrs;
-  const Dims& shape = node.GetInts("filter_shape");
   Tensor dw(TensorType{DType::kF32, shape});
   Conv2DBackpropFilter(filter, {in[0], &d}, &dw);
   std::memcpy(out->raw(), dw.raw(), dw.bytes());

@@ -661,10 +661,11 @@ void AddFusedCases(std::vector<Case>& cases) {
                        b.Op(OpKind::kFusedConv2D, in, a);
                      }});
   }
-  // Max pooling in the conv epilogue, with and without the conv result kept.
-  auto conv_pool = [&](const std::string& name, const ConvShape& s, Dims pool, int keep) {
+  // Max pooling in the conv epilogue, keeping nothing, the conv result or the routes.
+  auto conv_pool = [&](const std::string& name, const ConvShape& s, Dims pool,
+                       const std::string& keep) {
     cases.push_back({"FusedConv2DMaxPool_" + std::to_string(pool[0]) + "x" +
-                         std::to_string(pool[1]) + "_Keep" + std::to_string(keep) + "_" + name,
+                         std::to_string(pool[1]) + "_Keep_" + keep + "_" + name,
                      kDense, [=](Builder& b) {
                        std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
                                                  b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
@@ -672,7 +673,7 @@ void AddFusedCases(std::vector<Case>& cases) {
                        Attrs a = Window({s.stride, s.stride}, s.padding);
                        a["activation"] = AttrValue::Str(s.bias ? "relu" : "none");
                        a["pool"] = AttrValue::Ints(pool);
-                       a["keep_conv"] = AttrValue::Int(keep);
+                       a["keep"] = AttrValue::Str(keep);
                        b.Op(OpKind::kFusedConv2DMaxPool, in, a);
                      }});
   };
@@ -681,31 +682,62 @@ void AddFusedCases(std::vector<Case>& cases) {
     const int64_t ow = OutSize(s.w, s.kw, s.stride, s.padding);
     for (const Dims& pool : {Dims{2, 2}, Dims{3, 2}}) {
       if (oh < pool[0] || ow < pool[1]) continue;
-      for (int keep = 0; keep < 2; ++keep) conv_pool(s.name, s, pool, keep);
+      for (const char* keep : {"none", "conv", "routes"}) conv_pool(s.name, s, pool, keep);
     }
   }
   // Rows of windows too wide for the kernel's stack tile (the conv rows go to scratch).
-  conv_pool("WideRows", {"", 1, 5, 72, 1, 3, 3, 130, 1, "valid", true}, {2, 2}, 0);
+  conv_pool("WideRows", {"", 1, 5, 72, 1, 3, 3, 130, 1, "valid", true}, {2, 2}, "none");
+  conv_pool("WideRows", {"", 1, 5, 72, 1, 3, 3, 130, 1, "valid", true}, {2, 2}, "routes");
   // The first layer's backward pass: pooling gradient, ReLU mask, filter and bias gradients.
   for (const ConvShape& s : ConvShapes()) {
     const int64_t oh = OutSize(s.h, s.kh, s.stride, s.padding);
     const int64_t ow = OutSize(s.w, s.kw, s.stride, s.padding);
     for (const Dims& pool : {Dims{2, 2}, Dims{3, 2}}) {
       if (oh < pool[0] || ow < pool[1]) continue;
-      cases.push_back({"FusedConvPoolFilterGrad_" + std::to_string(pool[0]) + "x" +
-                           std::to_string(pool[1]) + "_" + s.name,
-                       kDense, [=](Builder& b) {
-                         Attrs a = Window({s.stride, s.stride}, s.padding);
-                         a["filter_shape"] = AttrValue::Ints({s.kh, s.kw, s.cin, s.cout});
-                         a["pool"] = AttrValue::Ints(pool);
-                         b.Op(
-                             OpKind::kFusedConvPoolFilterGrad,
-                             {b.F32("x", {s.n, s.h, s.w, s.cin}), b.F32("y", {s.n, oh, ow, s.cout}),
-                              b.F32("dpool", {s.n, oh / pool[0], ow / pool[1], s.cout})},
-                             a);
-                       }});
+      const int64_t ph = oh / pool[0], pw = ow / pool[1];
+      for (const char* source : {"conv", "routes"}) {
+        cases.push_back(
+            {"FusedConvPoolFilterGrad_" + std::to_string(pool[0]) + "x" + std::to_string(pool[1]) +
+                 "_" + source + "_" + s.name,
+             kDense, [=](Builder& b) {
+               Attrs a = Window({s.stride, s.stride}, s.padding);
+               a["filter_shape"] = AttrValue::Ints({s.kh, s.kw, s.cin, s.cout});
+               a["pool"] = AttrValue::Ints(pool);
+               a["source"] = AttrValue::Str(source);
+               const bool routes = std::string(source) == "routes";
+               // Routes: a window cell index, or -1.
+               NodeId y = routes ? b.F32("routes", {s.n, ph, pw, s.cout}, -1, pool[0] * pool[1] - 1,
+                                         /*ints=*/true)
+                                 : b.F32("y", {s.n, oh, ow, s.cout});
+               b.Op(OpKind::kFusedConvPoolFilterGrad,
+                    {b.F32("x", {s.n, s.h, s.w, s.cin}), y, b.F32("dpool", {s.n, ph, pw, s.cout})},
+                    a);
+             }});
+      }
     }
   }
+  // The routes the forward kernel keeps, read by the backward kernel (the seed CNN's first
+  // layer, with integer inputs so that windows hold exact ties).
+  cases.push_back(
+      {"FusedConv2DMaxPool_Routes_To_FusedConvPoolFilterGrad", kDense, [](Builder& b) {
+         NodeId x = b.F32("x", {3, 12, 12, 1}, -2, 2, /*ints=*/true);
+         NodeId w = b.F32("w", {3, 3, 1, 20}, -1, 1, /*ints=*/true);
+         Attrs a = Window({1, 1}, "valid");
+         a["activation"] = AttrValue::Str("relu");
+         a["pool"] = AttrValue::Ints({2, 2});
+         a["keep"] = AttrValue::Str("routes");
+         NodeId fwd =
+             b.Op(OpKind::kFusedConv2DMaxPool, {x, w, b.F32("b", {20}, -1, 1, /*ints=*/true)}, a);
+         NodeId routes = b.Op(OpKind::kView, {fwd},
+                              {{"offset", AttrValue::Int(3 * 5 * 5 * 20)},
+                               {"shape", AttrValue::Ints({3, 5, 5, 20})}},
+                              /*output=*/false);
+         Attrs g = Window({1, 1}, "valid");
+         g["filter_shape"] = AttrValue::Ints({3, 3, 1, 20});
+         g["pool"] = AttrValue::Ints({2, 2});
+         g["source"] = AttrValue::Str("routes");
+         b.Op(OpKind::kFusedConvPoolFilterGrad, {x, routes, b.F32("dpool", {3, 5, 5, 20})}, g);
+       }});
   for (const char* act : {"none", "relu"}) {
     for (int tb = 0; tb < 2; ++tb) {
       cases.push_back(

@@ -359,7 +359,7 @@ TEST(PassesFuse, MaxPoolOfFusedConvPoolsInTheConvEpilogue) {
   EXPECT_THAT(InputNames(g, fused.name), ElementsAre("x", "w", "b"));
   EXPECT_EQ(fused.GetStr("activation"), "relu");
   EXPECT_EQ(fused.GetInts("pool"), (Dims{2, 2}));
-  EXPECT_EQ(fused.GetInt("keep_conv"), 0);  // Nothing else reads the conv: never stored.
+  EXPECT_EQ(fused.GetStr("keep"), "none");  // Nothing else reads the conv: never stored.
   EXPECT_EQ(fused.type, (TensorType{DType::kF32, {32}}));
   EXPECT_EQ(p.GetInt("offset"), 0);
   EXPECT_EQ(g.Find("y"), -1);
@@ -373,7 +373,7 @@ TEST(PassesFuse, ConvReadByAnotherNodeIsKeptAfterThePooledResult) {
   ASSERT_EQ(y.op, OpKind::kView);
   const Node& fused = g.node(y.inputs[0]);
   EXPECT_EQ(fused.op, OpKind::kFusedConv2DMaxPool);
-  EXPECT_EQ(fused.GetInt("keep_conv"), 1);
+  EXPECT_EQ(fused.GetStr("keep"), "conv");
   EXPECT_EQ(fused.type, (TensorType{DType::kF32, {32 + 200}}));
   EXPECT_EQ(y.GetInt("offset"), 32);
   EXPECT_EQ(y.type, (TensorType{DType::kF32, {2, 5, 5, 4}}));
@@ -548,11 +548,40 @@ TEST(PassesFuse, FirstLayerBackwardBecomesOneKernelWithViews) {
   EXPECT_EQ(fused.op, OpKind::kFusedConvPoolFilterGrad);
   EXPECT_THAT(InputNames(g, fused.name), ElementsAre("x", "y", "dp"));
   EXPECT_EQ(fused.GetInts("pool"), (Dims{2, 2}));
+  EXPECT_EQ(fused.GetStr("source"), "conv");
   EXPECT_EQ(fused.type, (TensorType{DType::kF32, {27 + 3}}));
   EXPECT_EQ(dw.GetInt("offset"), 0);
   EXPECT_EQ(db.GetInt("offset"), 27);
   EXPECT_EQ(db.type, (TensorType{DType::kF32, {3}}));
   EXPECT_EQ(g.Find("d"), -1);
+}
+
+TEST(PassesFuse, FirstLayerForwardKeepsRoutesForItsFusedBackward) {
+  // The whole first layer: conv + ReLU + pool forward, and its backward pass.
+  Graph g = Fused(R"(
+    %x = Input() : f32[2,6,6,1]
+    %w = Input() : f32[3,3,1,3]
+    %dp = Input() : f32[2,2,2,3]
+    %c = Conv2D(%x, %w) {padding="valid", strides=[1,1]} : f32[2,4,4,3]
+    %y = Relu(%c) : f32[2,4,4,3]
+    %p = MaxPool2D(%y) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,2,2,3]
+    %pg = MaxPool2DGrad(%y, %dp) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,4,4,3]
+    %d = ReluGrad(%y, %pg) : f32[2,4,4,3]
+    %dw = Conv2DBackpropFilter(%x, %d) {filter_shape=[3,3,1,3], padding="valid", strides=[1,1]} : f32[3,3,1,3]
+    outputs(%p, %dw))");
+  EXPECT_EQ(g.Find("y"), -1);  // The conv result is never stored.
+  const Node& bwd = g.node(Named(g, "dw").inputs[0]);
+  EXPECT_EQ(bwd.op, OpKind::kFusedConvPoolFilterGrad);
+  EXPECT_EQ(bwd.GetStr("source"), "routes");
+  const Node& routes = g.node(bwd.inputs[1]);  // One per pooled element.
+  ASSERT_EQ(routes.op, OpKind::kView);
+  EXPECT_EQ(routes.type, (TensorType{DType::kF32, {2, 2, 2, 3}}));
+  EXPECT_EQ(routes.GetInt("offset"), 24);
+  const Node& fwd = g.node(routes.inputs[0]);
+  EXPECT_EQ(fwd.op, OpKind::kFusedConv2DMaxPool);
+  EXPECT_EQ(fwd.GetStr("keep"), "routes");
+  EXPECT_EQ(fwd.type, (TensorType{DType::kF32, {24 + 24}}));
+  EXPECT_EQ(Named(g, "p").inputs, routes.inputs);
 }
 
 TEST(PassesFuse, PoolGradientWithAnotherReaderIsNotFusedIntoTheFilterGradient) {

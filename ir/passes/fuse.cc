@@ -9,13 +9,15 @@
 namespace kiln {
 namespace {
 
+constexpr int kOutputUses = 1 << 20;
+
 class Fuser {
  public:
   explicit Fuser(Graph& g) : g_(g), uses_(g.num_nodes(), 0) {
     for (const Node& n : g.nodes()) {
       for (NodeId in : n.inputs) ++uses_[in];
     }
-    for (NodeId out : g.outputs()) uses_[out] += 1 << 20;  // Outputs are never absorbed.
+    for (NodeId out : g.outputs()) uses_[out] += kOutputUses;  // Outputs are never absorbed.
   }
 
   // A producer that only `consumer` reads, so absorbing it loses nothing.
@@ -107,6 +109,7 @@ class Fuser {
     const Node conv = g_.node(filter);
     Attrs attrs = conv.attrs;
     attrs["pool"] = grad.attrs.at("pool");
+    attrs["source"] = AttrValue::Str("conv");
     auto fused = g_.AddOp(OpKind::kFusedConvPoolFilterGrad, g_.UniqueName(conv.name + "/with_pool"),
                           {conv.inputs[0], grad.inputs[0], grad.inputs[1]}, attrs);
     if (!fused.ok()) return false;
@@ -187,9 +190,11 @@ class Fuser {
 
   // MaxPool2D over non-overlapping valid windows of a FusedConv2D: the conv kernel pools each row
   // of windows in its epilogue while the rows are in L1. The pool becomes a View of the fused
-  // result, and so does the conv when something else (the backward pass) reads it (keep_conv);
-  // otherwise the conv result is never stored. Runs after SumPoolGradients, which looks for the
-  // MaxPool2D nodes.
+  // result. When the backward pass reads the conv result only through FusedConvPoolFilterGrad
+  // over the same windows, the kernel keeps the routes instead (the pooled result's size, a
+  // quarter of the conv result's for 2x2 windows), read through a new View; when something else
+  // reads it, the conv result is kept and the conv node becomes a View of it; otherwise it is
+  // never stored. Runs after SumPoolGradients, which looks for the MaxPool2D nodes.
   bool FuseConvMaxPool(NodeId id) {
     const Node pool = g_.node(id);
     if (pool.op != OpKind::kMaxPool2D || uses_[id] == 0 || pool.GetStr("padding") != "valid" ||
@@ -198,10 +203,27 @@ class Fuser {
     }
     const Node conv = g_.node(pool.inputs[0]);
     if (conv.op != OpKind::kFusedConv2D) return false;
-    const bool keep = uses_[conv.id] > 1;
+    // Live readers of the conv result besides the pool: FusedConvPoolFilterGrad nodes over the
+    // same windows can take the routes instead; any other reader needs the conv result.
+    std::vector<NodeId> routed;
+    bool read_elsewhere = uses_[conv.id] >= kOutputUses;
+    for (const Node& n : g_.nodes()) {
+      if (n.id == id || (uses_[n.id] == 0 && !IsSink(n.op)) ||
+          std::find(n.inputs.begin(), n.inputs.end(), conv.id) == n.inputs.end()) {
+        continue;
+      }
+      if (n.op == OpKind::kFusedConvPoolFilterGrad && n.inputs[1] == conv.id &&
+          n.inputs[0] != conv.id && n.inputs[2] != conv.id && n.GetStr("source") == "conv" &&
+          n.attrs.at("pool") == pool.attrs.at("pool")) {
+        routed.push_back(n.id);
+      } else {
+        read_elsewhere = true;
+      }
+    }
+    const bool routes = !routed.empty() && !read_elsewhere;
     Attrs attrs = conv.attrs;
     attrs["pool"] = pool.attrs.at("pool");
-    attrs["keep_conv"] = AttrValue::Int(keep ? 1 : 0);
+    attrs["keep"] = AttrValue::Str(routes ? "routes" : read_elsewhere ? "conv" : "none");
     auto fused = g_.AddOp(OpKind::kFusedConv2DMaxPool, g_.UniqueName(conv.name + "/with_pool"),
                           conv.inputs, attrs);
     if (!fused.ok()) return false;
@@ -209,10 +231,20 @@ class Fuser {
     for (NodeId in : conv.inputs) ++uses_[in];
     Rewrite(g_.mutable_node(id), OpKind::kView, {*fused},
             {{"offset", AttrValue::Int(0)}, {"shape", AttrValue::Ints(pool.type.dims)}});
-    if (keep) {
-      Rewrite(g_.mutable_node(conv.id), OpKind::kView, {*fused},
-              {{"offset", AttrValue::Int(NumElements(pool.type.dims))},
-               {"shape", AttrValue::Ints(conv.type.dims)}});
+    const Attrs view = {{"offset", AttrValue::Int(NumElements(pool.type.dims))},
+                        {"shape", AttrValue::Ints(routes ? pool.type.dims : conv.type.dims)}};
+    if (read_elsewhere) Rewrite(g_.mutable_node(conv.id), OpKind::kView, {*fused}, view);
+    if (routes) {  // A new node: dead readers of the conv result still see its type.
+      auto r = g_.AddOp(OpKind::kView, g_.UniqueName(conv.name + "/routes"), {*fused}, view);
+      if (!r.ok()) return false;
+      uses_.resize(g_.num_nodes(), 0);
+      ++uses_[*fused];
+      for (NodeId reader : routed) {
+        Node& n = g_.mutable_node(reader);
+        Attrs attrs = n.attrs;
+        attrs["source"] = AttrValue::Str("routes");
+        Rewrite(n, n.op, {n.inputs[0], *r, n.inputs[2]}, attrs);
+      }
     }
     return true;
   }
