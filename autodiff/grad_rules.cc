@@ -250,6 +250,7 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
     case OpKind::kMaskedMatMul:
     case OpKind::kFusedMaxPool2DGrad:
     case OpKind::kFusedConvPoolFilterGrad:
+    case OpKind::kRoutedMaxPool2DGrad:
     case OpKind::kFusedConv2DMaxPool:
     case OpKind::kElementwise:
     case OpKind::kSoftmaxCrossEntropyWithGrad:

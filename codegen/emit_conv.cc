@@ -43,10 +43,11 @@ int64_t TapsInside(int64_t o, int64_t k, int64_t s, int64_t p, int64_t in) {
   return std::max<int64_t>(0, std::min(k, in - first) - std::max<int64_t>(0, -first));
 }
 
-// Multiply-adds of the taps inside the input, over one image and output channel.
-double TapCount(const ConvGeometry& g) {
+// Multiply-adds of the taps inside the input, over output rows [0, out_rows) of one image and
+// one output channel.
+double TapCount(const ConvGeometry& g, int64_t out_rows) {
   int64_t rows = 0, cols = 0;
-  for (int64_t o = 0; o < g.out_h; ++o) rows += TapsInside(o, g.kh, g.sh, g.ph, g.in_h);
+  for (int64_t o = 0; o < out_rows; ++o) rows += TapsInside(o, g.kh, g.sh, g.ph, g.in_h);
   for (int64_t o = 0; o < g.out_w; ++o) cols += TapsInside(o, g.kw, g.sw, g.pw, g.in_w);
   return static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(g.red_c);
 }
@@ -73,10 +74,12 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   const int64_t vectors = (g.out_c + lanes - 1) / lanes;
   const int64_t cb = std::min<int64_t>(vectors, 4);
   const int64_t rb = std::min<int64_t>(std::max<int64_t>(24 / cb, 1), g.out_w);
-  const double flops = 2.0 * g.n * g.out_c * TapCount(g);
-  const double row_flops = flops / static_cast<double>(g.n * g.out_h);
   const int64_t pooled_h = pool.h ? g.out_h / pool.h : 0;
   const int64_t pooled_w = pool.h ? g.out_w / pool.w : 0;
+  // Rows below the last window are computed only to be kept.
+  const int64_t rows = pool.h && !pool.keep_conv ? pooled_h * pool.h : g.out_h;
+  const double flops = 2.0 * g.n * g.out_c * TapCount(g, rows);
+  const double row_flops = flops / static_cast<double>(std::max<int64_t>(1, g.n * rows));
   const int64_t pooled_size = g.n * pooled_h * pooled_w * g.out_c;
   // Tasks: output rows, or rows of pooling windows (plus the rows below the last window when
   // the conv result is kept).

@@ -245,4 +245,69 @@ void EmitPoolGrad(Lowering& l, const Node& node) {
   l.EndKernel();
 }
 
+// d = RoutedMaxPool2DGrad(routes, dpool): one task per row of d, each element written once:
+// a cell of a window gets dpool where the window's route names it, else 0; rows and columns
+// outside every window get 0.
+void EmitRoutedPoolGrad(Lowering& l, const Node& node) {
+  const Dims& d = node.type.dims;
+  const Dims& p = l.input(node, 1).type.dims;
+  const std::vector<int64_t>& pool = node.GetInts("pool");
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  const int L = kb.lanes();
+  const int64_t vectors = (d[3] + L - 1) / L;
+  auto valid = [&](int64_t v) { return static_cast<int>(std::min<int64_t>(L, d[3] - v * L)); };
+  l.BeginKernel(node, "routed_pool_grad", d[0] * d[1], 8);
+  llvm::Value* routes = l.In(node, 0);
+  llvm::Value* dpool = l.In(node, 1);
+  llvm::Value* out = l.Out(node);
+  llvm::Value* zero = kb.Splat(kb.F(0.0f), L);
+  kb.For(
+      kb.task_begin(), kb.task_end(), 1,
+      [&](llvm::Value* row) {
+        llvm::Value* n = b.CreateUDiv(row, kb.I(d[1]));
+        llvm::Value* oh = b.CreateURem(row, kb.I(d[1]));
+        llvm::Value* out_row = b.CreateMul(row, kb.I(d[2] * d[3]));
+        auto zeros = [&](int64_t from) {  // Columns [from, W) of this row.
+          if (from < d[2]) {
+            kb.For(
+                b.CreateAdd(out_row, kb.I(from * d[3])), b.CreateAdd(out_row, kb.I(d[2] * d[3])), 1,
+                [&](llvm::Value* i) { kb.Store(kb.F(0.0f), out, i); }, "zero");
+          }
+        };
+        llvm::Value* covered = b.CreateICmpULT(oh, kb.I(p[1] * pool[0]));
+        kb.If(covered, [&] {
+          llvm::Value* prow = b.CreateUDiv(oh, kb.I(pool[0]));
+          llvm::Value* i = b.CreateURem(oh, kb.I(pool[0]));
+          llvm::Value* p_row =
+              b.CreateMul(b.CreateAdd(b.CreateMul(n, kb.I(p[1])), prow), kb.I(p[2] * d[3]));
+          kb.For(
+              0, p[2], 1,
+              [&](llvm::Value* pcol) {
+                llvm::Value* po = b.CreateAdd(p_row, b.CreateMul(pcol, kb.I(d[3])));
+                for (int64_t v = 0; v < vectors; ++v) {
+                  llvm::Value* at = b.CreateAdd(po, kb.I(v * L));
+                  llvm::Value* r = kb.VLoad(routes, at, L, valid(v));
+                  llvm::Value* g = kb.VLoad(dpool, at, L, valid(v));
+                  // Route of cell (i, j): i * pool_w + j.
+                  llvm::Value* first = b.CreateSIToFP(b.CreateMul(i, kb.I(pool[1])), kb.F32());
+                  for (int64_t j = 0; j < pool[1]; ++j) {
+                    llvm::Value* k = b.CreateFAdd(first, kb.F(static_cast<float>(j)));
+                    llvm::Value* hit = b.CreateFCmpOEQ(r, kb.Splat(k, L));
+                    llvm::Value* col = b.CreateAdd(b.CreateMul(pcol, kb.I(pool[1])), kb.I(j));
+                    llvm::Value* o = b.CreateAdd(b.CreateAdd(out_row, b.CreateMul(col, kb.I(d[3]))),
+                                                 kb.I(v * L));
+                    kb.VStore(b.CreateSelect(hit, g, zero), out, o, valid(v));
+                  }
+                }
+              },
+              "pcol");
+          zeros(p[2] * pool[1]);  // Columns past the last window.
+        });
+        kb.If(b.CreateNot(covered), [&] { zeros(0); });  // Rows below it.
+      },
+      "row");
+  l.EndKernel();
+}
+
 }  // namespace kiln::codegen

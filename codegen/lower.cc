@@ -103,6 +103,9 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kFusedConvPoolFilterGrad:
       EmitConvPoolFilterGrad(l, node);
       return absl::OkStatus();
+    case OpKind::kRoutedMaxPool2DGrad:
+      EmitRoutedPoolGrad(l, node);
+      return absl::OkStatus();
     case OpKind::kElementwise:
       EmitElementwiseProgram(l, node);
       return absl::OkStatus();

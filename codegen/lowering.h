@@ -69,6 +69,7 @@ void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node);
 void EmitPool(Lowering& l, const Node& node);  // MaxPool2D, AvgPool2D
 // MaxPool2DGrad, AvgPool2DGrad, FusedMaxPool2DGrad (mask dx by x > 0).
 void EmitPoolGrad(Lowering& l, const Node& node);
+void EmitRoutedPoolGrad(Lowering& l, const Node& node);  // RoutedMaxPool2DGrad
 void EmitConv2D(Lowering& l, const Node& node);  // Conv2D, FusedConv2D, FusedConv2DMaxPool
 void EmitConv2DBackpropInput(Lowering& l, const Node& node);
 void EmitConv2DBackpropFilter(Lowering& l, const Node& node);

@@ -331,6 +331,18 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       if (y != in[1]) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
       return TensorType{DType::kF32, shape};
     }
+    case OpKind::kRoutedMaxPool2DGrad: {  // (routes, dpool) -> f32[input_shape].
+      const Dims& shape = node.GetInts("input_shape");
+      const auto& pool = node.GetInts("pool");
+      KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
+      if (shape.size() != 4) return Fail("input_shape must be NHWC");
+      KILN_RETURN_IF_ERROR(CheckedNumElements(shape).status());
+      const TensorType y{DType::kF32, shape};
+      KILN_ASSIGN_OR_RETURN(TensorType p, InferWindow(y, pool, pool, "valid", shape[3], "pool"));
+      if (in[0] != p) return Fail(absl::StrCat("routes must be ", TypeToString(p)));
+      if (in[1] != p) return Fail(absl::StrCat("dpool must be ", TypeToString(p)));
+      return y;
+    }
     case OpKind::kFusedConvPoolFilterGrad: {  // (x, y or routes, dpool).
       const Dims& shape = node.GetInts("filter_shape");
       const auto& pool = node.GetInts("pool");

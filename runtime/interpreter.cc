@@ -78,6 +78,8 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::FusedMaxPool2DGrad(node, in, out);
     case OpKind::kFusedConvPoolFilterGrad:
       return kernels::FusedConvPoolFilterGrad(node, in, out);
+    case OpKind::kRoutedMaxPool2DGrad:
+      return kernels::RoutedMaxPool2DGrad(node, in, out);
     case OpKind::kElementwise:
       return kernels::Elementwise(node, in, out);
     case OpKind::kView:

@@ -47,6 +47,7 @@ void FusedDense(const Node& node, const Inputs& in, Tensor* out);
 void MaskedMatMul(const Node& node, const Inputs& in, Tensor* out);
 void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
 void FusedConvPoolFilterGrad(const Node& node, const Inputs& in, Tensor* out);
+void RoutedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
 void Elementwise(const Node& node, const Inputs& in, Tensor* out);
 // out[0, B*C) = SoftmaxCrossEntropyGrad(logits, labels, dloss); out[B*C] = the mean loss.
 void SoftmaxCrossEntropyWithGrad(const Node& node, const Inputs& in, Tensor* out);

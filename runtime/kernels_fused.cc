@@ -34,6 +34,23 @@ Node PoolOfWindows(const Node& node) {
   return pool;
 }
 
+// d (zero-filled, the conv result's shape) += each dpool element at the window cell its route
+// names, if any.
+void Route(const Node& pool, const Tensor& routes, const Tensor& dpool, Tensor* d) {
+  const std::vector<int64_t>& window = pool.GetInts("pool");
+  const WindowGeometry g = MakeWindowGeometry(pool, d->dims(), dpool.dims(), window[0], window[1]);
+  const float* r = routes.f32();
+  const float* dp = dpool.f32();
+  float* dv = d->f32();
+  ForEachWindowCells(g, [&](int64_t p_off, const std::vector<Cell>& cells) {
+    for (int64_t c = 0; c < g.out_c; ++c) {
+      for (const Cell& cell : cells) {
+        if (r[p_off + c] == static_cast<float>(cell.tap)) dv[cell.x_off + c] += dp[p_off + c];
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void FusedConv2D(const Node& node, const Inputs& in, Tensor* out) {
@@ -112,20 +129,8 @@ void FusedConvPoolFilterGrad(const Node& node, const Inputs& in, Tensor* out) {
   if (node.GetStr("source") == "conv") {
     pool.op = OpKind::kFusedMaxPool2DGrad;
     FusedMaxPool2DGrad(pool, {in[1], in[2]}, &d);
-  } else {  // Each dpool element goes to the cell its route names, if any.
-    const std::vector<int64_t>& window = node.GetInts("pool");
-    const WindowGeometry g =
-        MakeWindowGeometry(pool, d.dims(), in[2]->dims(), window[0], window[1]);
-    const float* routes = in[1]->f32();
-    const float* dpool = in[2]->f32();
-    ForEachWindowCells(g, [&](int64_t p_off, const std::vector<Cell>& cells) {
-      for (int64_t c = 0; c < g.out_c; ++c) {
-        for (const Cell& cell : cells) {
-          if (routes[p_off + c] == static_cast<float>(cell.tap))
-            d.f32()[cell.x_off + c] += dpool[p_off + c];
-        }
-      }
-    });
+  } else {
+    Route(pool, *in[1], *in[2], &d);
   }
   Node filter;
   filter.op = OpKind::kConv2DBackpropFilter;
@@ -138,6 +143,11 @@ void FusedConvPoolFilterGrad(const Node& node, const Inputs& in, Tensor* out) {
   std::vector<double> db(channels, 0.0);
   for (int64_t i = 0; i < d.size(); ++i) db[i % channels] += d.f32()[i];
   for (int64_t c = 0; c < channels; ++c) out->f32()[dw.size() + c] = static_cast<float>(db[c]);
+}
+
+void RoutedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
+  std::memset(out->raw(), 0, out->bytes());
+  Route(PoolOfWindows(node), *in[0], *in[1], out);
 }
 
 void Elementwise(const Node& node, const Inputs& in, Tensor* out) {

@@ -738,6 +738,23 @@ void AddFusedCases(std::vector<Case>& cases) {
          g["source"] = AttrValue::Str("routes");
          b.Op(OpKind::kFusedConvPoolFilterGrad, {x, routes, b.F32("dpool", {3, 5, 5, 20})}, g);
        }});
+  // The pool gradient from kept routes, including rows and columns outside every window.
+  const struct {
+    const char* name;
+    Dims shape, pool;
+  } routed[] = {{"Seed11_2x2_C64", {3, 11, 11, 64}, {2, 2}},
+                {"Odd_3x2_C20", {2, 7, 9, 20}, {3, 2}},
+                {"Exact_2x2_C5", {2, 4, 4, 5}, {2, 2}}};
+  for (const auto& r : routed) {
+    cases.push_back(
+        {std::string("RoutedMaxPool2DGrad_") + r.name, kElementwise, [=](Builder& b) {
+           const Dims p = {r.shape[0], r.shape[1] / r.pool[0], r.shape[2] / r.pool[1], r.shape[3]};
+           b.Op(OpKind::kRoutedMaxPool2DGrad,
+                {b.F32("routes", p, -1, r.pool[0] * r.pool[1] - 1, /*ints=*/true),
+                 b.F32("dpool", p)},
+                {{"pool", AttrValue::Ints(r.pool)}, {"input_shape", AttrValue::Ints(r.shape)}});
+         }});
+  }
   for (const char* act : {"none", "relu"}) {
     for (int tb = 0; tb < 2; ++tb) {
       cases.push_back(

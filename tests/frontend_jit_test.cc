@@ -226,8 +226,13 @@ TEST(FusedGraph, InterpreterOnFusedGraphMatchesUnfused) {
   EXPECT_EQ(counts[OpKind::kFusedConv2DMaxPool], 2) << PrintGraph(*fused);
   EXPECT_EQ(counts[OpKind::kFusedDense], 2);
   EXPECT_GE(counts[OpKind::kMaskedMatMul], 1);
-  EXPECT_GE(counts[OpKind::kFusedMaxPool2DGrad], 1);
+  // Both conv layers keep the routes of their pools for the backward pass, not their results.
+  EXPECT_EQ(counts[OpKind::kRoutedMaxPool2DGrad], 1);
+  EXPECT_EQ(counts[OpKind::kFusedMaxPool2DGrad], 0);
   EXPECT_EQ(counts[OpKind::kFusedConvPoolFilterGrad], 1);  // The first layer's backward pass.
+  for (const Node& node : fused->nodes()) {
+    if (node.op == OpKind::kFusedConv2DMaxPool) EXPECT_EQ(node.GetStr("keep"), "routes");
+  }
   EXPECT_EQ(counts[OpKind::kConv2D], 0);
   // 2 forward, 2 weight gradients (with Adam in their epilogue), 2 input gradients (one masked).
   EXPECT_EQ(counts[OpKind::kMatMul] + counts[OpKind::kFusedDense] + counts[OpKind::kMaskedMatMul],

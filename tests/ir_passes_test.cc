@@ -584,6 +584,31 @@ TEST(PassesFuse, FirstLayerForwardKeepsRoutesForItsFusedBackward) {
   EXPECT_EQ(Named(g, "p").inputs, routes.inputs);
 }
 
+TEST(PassesFuse, PoolGradientOfAFusedConvPoolReadsRoutes) {
+  // A later layer: the input gradient needs d, so the pool gradient stays a kernel of its own.
+  Graph g = Fused(R"(
+    %x = Input() : f32[2,7,6,1]
+    %w = Input() : f32[3,3,1,3]
+    %dp = Input() : f32[2,2,2,3]
+    %c = Conv2D(%x, %w) {padding="valid", strides=[1,1]} : f32[2,5,4,3]
+    %y = Relu(%c) : f32[2,5,4,3]
+    %p = MaxPool2D(%y) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,2,2,3]
+    %pg = MaxPool2DGrad(%y, %dp) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,5,4,3]
+    %d = ReluGrad(%y, %pg) : f32[2,5,4,3]
+    %dx = Conv2DBackpropInput(%d, %w) {input_shape=[2,7,6,1], padding="valid", strides=[1,1]} : f32[2,7,6,1]
+    outputs(%p, %dx))");
+  const Node& d = Named(g, "d");
+  ASSERT_EQ(d.op, OpKind::kRoutedMaxPool2DGrad);
+  EXPECT_EQ(d.GetInts("input_shape"), (Dims{2, 5, 4, 3}));  // Row 4 is outside every window.
+  EXPECT_EQ(d.type, (TensorType{DType::kF32, {2, 5, 4, 3}}));
+  const Node& routes = g.node(d.inputs[0]);
+  ASSERT_EQ(routes.op, OpKind::kView);
+  EXPECT_EQ(routes.type, (TensorType{DType::kF32, {2, 2, 2, 3}}));
+  EXPECT_EQ(g.node(routes.inputs[0]).GetStr("keep"), "routes");
+  EXPECT_EQ(g.node(d.inputs[1]).name, "dp");
+  EXPECT_EQ(g.Find("y"), -1);
+}
+
 TEST(PassesFuse, PoolGradientWithAnotherReaderIsNotFusedIntoTheFilterGradient) {
   // An input gradient also reads d (a later layer), so d must exist.
   Graph g = Fused(std::string(kFirstLayerBackward) + R"(

@@ -265,6 +265,44 @@ TEST(MaxPoolGrad, MatchesForwardMaxima) {
   }
 }
 
+// The routes FusedConv2DMaxPool keeps stand in for y: the same gradient as FusedMaxPool2DGrad.
+TEST(RoutedMaxPoolGrad, HandValuesAndUncoveredCells) {
+  // 3x5 input, 2x2 windows: row 2 and column 4 are outside every window and get 0. Routes name
+  // cells row-major within the window; -1 drops the gradient (the ReLU mask).
+  Tensor routes = Tensor::F32({1, 1, 2, 1}, {3, -1});
+  Tensor dpool = Tensor::F32({1, 1, 2, 1}, {5, 7});
+  Attrs attrs = {{"pool", AttrValue::Ints({2, 2})}, {"input_shape", AttrValue::Ints({1, 3, 5, 1})}};
+  ExpectValues(EvalOp(OpKind::kRoutedMaxPool2DGrad, {{"r", routes}, {"dp", dpool}}, attrs),
+               {1, 3, 5, 1}, {0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0});
+  routes = Tensor::F32({1, 1, 2, 1}, {0, 2});
+  ExpectValues(EvalOp(OpKind::kRoutedMaxPool2DGrad, {{"r", routes}, {"dp", dpool}}, attrs),
+               {1, 3, 5, 1}, {5, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0});
+}
+
+TEST(RoutedMaxPoolGrad, MatchesFusedMaxPoolGradOnKeptRoutes) {
+  uint32_t seed = 200;
+  Tensor x = PseudoTensor({2, 7, 5, 3}, seed++);
+  Tensor w = PseudoTensor({2, 2, 3, 4}, seed++);
+  Attrs conv = ConvAttrs(1, 1, "valid");
+  conv["activation"] = AttrValue::Str("relu");
+  Tensor y = EvalOp(OpKind::kFusedConv2D, {{"x", x}, {"w", w}}, conv);  // [2, 6, 4, 4]
+  Attrs fwd = conv;
+  fwd["pool"] = AttrValue::Ints({2, 2});
+  fwd["keep"] = AttrValue::Str("routes");
+  Tensor kept = EvalOp(OpKind::kFusedConv2DMaxPool, {{"x", x}, {"w", w}}, fwd);
+  const int64_t pooled = 2 * 3 * 2 * 4;
+  ASSERT_EQ(kept.size(), 2 * pooled);
+  Tensor routes(TensorType{DType::kF32, {2, 3, 2, 4}});
+  std::copy(kept.f32() + pooled, kept.f32() + 2 * pooled, routes.f32());
+  Tensor dpool = PseudoTensor({2, 3, 2, 4}, seed++);
+  Tensor want =
+      EvalOp(OpKind::kFusedMaxPool2DGrad, {{"y", y}, {"dp", dpool}}, PoolAttrs(2, 2, "valid"));
+  Tensor got =
+      EvalOp(OpKind::kRoutedMaxPool2DGrad, {{"r", routes}, {"dp", dpool}},
+             {{"pool", AttrValue::Ints({2, 2})}, {"input_shape", AttrValue::Ints(y.dims())}});
+  ExpectValues(got, want.dims(), std::vector<float>(want.f32(), want.f32() + want.size()));
+}
+
 Tensor AvgPoolGrad(const Tensor& dy, const Dims& x_shape, int64_t size, int64_t stride,
                    const char* padding) {
   return EvalOp(OpKind::kAvgPool2DGrad, {{"dy", dy}},
@@ -441,8 +479,9 @@ TEST(SoftmaxCrossEntropy, WithGradHoldsGradientThenLoss) {
   const float ln3 = std::log(3.0f);
   const Tensor logits = Tensor::F32({2, 2}, {0, 0, ln3, 0});
   const Tensor labels = Tensor::I32({2}, {0, 1});
-  const Tensor both = EvalOp(OpKind::kSoftmaxCrossEntropyWithGrad,
-                             {{"logits", logits}, {"labels", labels}, {"dloss", Tensor::F32({}, {2})}});
+  const Tensor both =
+      EvalOp(OpKind::kSoftmaxCrossEntropyWithGrad,
+             {{"logits", logits}, {"labels", labels}, {"dloss", Tensor::F32({}, {2})}});
   ExpectValues(both, {5}, {-0.5f, 0.5f, 0.75f, -0.75f, 1.5f * std::log(2.0f)});
 }
 

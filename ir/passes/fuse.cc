@@ -190,9 +190,10 @@ class Fuser {
 
   // MaxPool2D over non-overlapping valid windows of a FusedConv2D: the conv kernel pools each row
   // of windows in its epilogue while the rows are in L1. The pool becomes a View of the fused
-  // result. When the backward pass reads the conv result only through FusedConvPoolFilterGrad
-  // over the same windows, the kernel keeps the routes instead (the pooled result's size, a
-  // quarter of the conv result's for 2x2 windows), read through a new View; when something else
+  // result. When the backward pass reads the conv result only to route the pool's gradient
+  // (FusedConvPoolFilterGrad, FusedMaxPool2DGrad over the same windows), the kernel keeps the
+  // routes instead (the pooled result's size, a quarter of the conv result's for 2x2 windows),
+  // read through a new View, and rows below the last window are never computed; when something else
   // reads it, the conv result is kept and the conv node becomes a View of it; otherwise it is
   // never stored. Runs after SumPoolGradients, which looks for the MaxPool2D nodes.
   bool FuseConvMaxPool(NodeId id) {
@@ -212,9 +213,13 @@ class Fuser {
           std::find(n.inputs.begin(), n.inputs.end(), conv.id) == n.inputs.end()) {
         continue;
       }
-      if (n.op == OpKind::kFusedConvPoolFilterGrad && n.inputs[1] == conv.id &&
-          n.inputs[0] != conv.id && n.inputs[2] != conv.id && n.GetStr("source") == "conv" &&
-          n.attrs.at("pool") == pool.attrs.at("pool")) {
+      const bool filter_grad = n.op == OpKind::kFusedConvPoolFilterGrad && n.inputs[1] == conv.id &&
+                               n.inputs[0] != conv.id && n.inputs[2] != conv.id &&
+                               n.GetStr("source") == "conv" &&
+                               n.attrs.at("pool") == pool.attrs.at("pool");
+      const bool pool_grad =
+          n.op == OpKind::kFusedMaxPool2DGrad && n.inputs[1] != conv.id && n.attrs == pool.attrs;
+      if (filter_grad || pool_grad) {
         routed.push_back(n.id);
       } else {
         read_elsewhere = true;
@@ -241,6 +246,12 @@ class Fuser {
       ++uses_[*fused];
       for (NodeId reader : routed) {
         Node& n = g_.mutable_node(reader);
+        if (n.op == OpKind::kFusedMaxPool2DGrad) {
+          Rewrite(
+              n, OpKind::kRoutedMaxPool2DGrad, {*r, n.inputs[1]},
+              {{"pool", pool.attrs.at("pool")}, {"input_shape", AttrValue::Ints(conv.type.dims)}});
+          continue;
+        }
         Attrs attrs = n.attrs;
         attrs["source"] = AttrValue::Str("routes");
         Rewrite(n, n.op, {n.inputs[0], *r, n.inputs[2]}, attrs);
