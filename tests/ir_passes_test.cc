@@ -556,17 +556,27 @@ TEST(PassesFuse, FirstLayerBackwardBecomesOneKernelWithViews) {
   EXPECT_EQ(g.Find("d"), -1);
 }
 
-TEST(PassesFuse, FirstLayerForwardKeepsRoutesForItsFusedBackward) {
-  // The whole first layer: conv + ReLU + pool forward, and its backward pass.
-  Graph g = Fused(R"(
-    %x = Input() : f32[2,6,6,1]
+// A conv + ReLU + 2x2 pool layer over x f32[2,H,W,1], and its pool gradient d (as autodiff
+// emits them), for tests to add readers of d to.
+std::string ConvPoolLayerWithGradient(int64_t h, int64_t w) {
+  const std::string y = absl::StrCat("f32[2,", h - 2, ",", w - 2, ",3]");
+  return absl::StrCat("%x = Input() : f32[2,", h, ",", w, R"(,1]
     %w = Input() : f32[3,3,1,3]
     %dp = Input() : f32[2,2,2,3]
-    %c = Conv2D(%x, %w) {padding="valid", strides=[1,1]} : f32[2,4,4,3]
-    %y = Relu(%c) : f32[2,4,4,3]
+    %c = Conv2D(%x, %w) {padding="valid", strides=[1,1]} : )",
+                      y, R"(
+    %y = Relu(%c) : )",
+                      y, R"(
     %p = MaxPool2D(%y) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,2,2,3]
-    %pg = MaxPool2DGrad(%y, %dp) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,4,4,3]
-    %d = ReluGrad(%y, %pg) : f32[2,4,4,3]
+    %pg = MaxPool2DGrad(%y, %dp) {padding="valid", pool=[2,2], strides=[2,2]} : )",
+                      y, R"(
+    %d = ReluGrad(%y, %pg) : )",
+                      y, "\n");
+}
+
+TEST(PassesFuse, FirstLayerForwardKeepsRoutesForItsFusedBackward) {
+  // The whole first layer: conv + ReLU + pool forward, and its backward pass.
+  Graph g = Fused(ConvPoolLayerWithGradient(6, 6) + R"(
     %dw = Conv2DBackpropFilter(%x, %d) {filter_shape=[3,3,1,3], padding="valid", strides=[1,1]} : f32[3,3,1,3]
     outputs(%p, %dw))");
   EXPECT_EQ(g.Find("y"), -1);  // The conv result is never stored.
@@ -586,15 +596,7 @@ TEST(PassesFuse, FirstLayerForwardKeepsRoutesForItsFusedBackward) {
 
 TEST(PassesFuse, PoolGradientOfAFusedConvPoolReadsRoutes) {
   // A later layer: the input gradient needs d, so the pool gradient stays a kernel of its own.
-  Graph g = Fused(R"(
-    %x = Input() : f32[2,7,6,1]
-    %w = Input() : f32[3,3,1,3]
-    %dp = Input() : f32[2,2,2,3]
-    %c = Conv2D(%x, %w) {padding="valid", strides=[1,1]} : f32[2,5,4,3]
-    %y = Relu(%c) : f32[2,5,4,3]
-    %p = MaxPool2D(%y) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,2,2,3]
-    %pg = MaxPool2DGrad(%y, %dp) {padding="valid", pool=[2,2], strides=[2,2]} : f32[2,5,4,3]
-    %d = ReluGrad(%y, %pg) : f32[2,5,4,3]
+  Graph g = Fused(ConvPoolLayerWithGradient(7, 6) + R"(
     %dx = Conv2DBackpropInput(%d, %w) {input_shape=[2,7,6,1], padding="valid", strides=[1,1]} : f32[2,7,6,1]
     outputs(%p, %dx))");
   const Node& d = Named(g, "d");
