@@ -24,31 +24,27 @@
 #include "ir/graph.h"
 #include "ir/tensor.h"
 #include "runtime/interpreter.h"
+#include "tests/test_util.h"
 
 namespace kiln {
 namespace {
 
 constexpr double kElementwise = 1e-6, kReduction = 1e-5, kDense = 1e-4;
 
-// splitmix64: a tiny deterministic generator, so every run feeds the same data.
+// Test data from testing_util::SplitMix, so every run feeds the same data: floats with 24
+// random bits, and integers in a range.
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  explicit Rng(uint64_t seed) : bits_(seed) {}
   float Uniform(float lo, float hi) {
-    return lo + (hi - lo) * static_cast<float>(Next() >> 40) / static_cast<float>(1 << 24);
+    return lo + (hi - lo) * static_cast<float>(bits_.Next() >> 40) / static_cast<float>(1 << 24);
   }
   int32_t Int(int32_t lo, int32_t hi) {  // [lo, hi]
-    return lo + static_cast<int32_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
+    return lo + static_cast<int32_t>(bits_.Next() % static_cast<uint64_t>(hi - lo + 1));
   }
 
  private:
-  uint64_t s_;
+  testing_util::SplitMix bits_;
 };
 
 using Feeds = std::vector<std::pair<std::string, Tensor>>;
