@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""PyTorch running Kiln's seed CNN: the peer that `kiln bench --vs-torch` measures against.
+"""PyTorch running Kiln's models: the peer that `kiln bench --vs-torch` measures against.
 
-The model is Kiln's mnist-cnn (fashion-cnn has the same layers): Conv2D(64, 3x3, relu) ->
+--model is Kiln's mnist-cnn (fashion-cnn has the same layers): Conv2D(64, 3x3, relu) ->
 MaxPool 2x2 -> Conv2D(64, 3x3, relu) -> MaxPool 2x2 -> Flatten -> Dense(128, relu) -> Dense(10),
-softmax cross-entropy, Adam(lr=1e-3), 243,786 parameters, NCHW 1x28x28 input.
+243,786 parameters; or a twin of a zoo model (bench/zoo/zoo.cc), layer for layer ("same"
+padding of stride-2 convs is symmetric here, asymmetric in Keras: the shapes and the work
+match). Softmax cross-entropy, Adam(lr=1e-3), NCHW 1x28x28 input.
 
 Modes (each one timed sample: as many steps as fill --min_seconds, reported as images/s):
   train                 a training step as a user writes it: zero_grad, forward, loss,
@@ -26,7 +28,6 @@ import json
 import sys
 import time
 
-MODELS = ("mnist-cnn", "fashion-cnn")
 MODES = ("train", "train_channels_last", "infer_default", "infer_mkldnn", "infer_jit")
 
 
@@ -53,12 +54,67 @@ def seed_cnn():
         nn.Flatten(), nn.Linear(5 * 5 * 64, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
+class Residual(nn.Module):
+    """x + conv(relu(conv(x))), then ReLU: the zoo's residual block."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 3, padding=1)
+        self.b = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(x + self.b(F.relu(self.a(x))))
+
+
+def conv(cin, cout, k, stride=1, same=False):
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2 if same else 0)
+
+
+MODELS = {
+    "mnist-cnn": seed_cnn,
+    "fashion-cnn": seed_cnn,
+    "zoo-seed": seed_cnn,
+    "zoo-exercise": lambda: nn.Sequential(
+        conv(1, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(13 * 13 * 64, 128), nn.ReLU(), nn.Linear(128, 10)),
+    "zoo-dense": lambda: nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)),
+    "zoo-lenet": lambda: nn.Sequential(
+        conv(1, 32, 5, same=True), nn.Tanh(), nn.AvgPool2d(2),
+        conv(32, 48, 5), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(5 * 5 * 48, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Tanh(),
+        nn.Linear(84, 10)),
+    "zoo-vgg": lambda: nn.Sequential(
+        conv(1, 32, 3, same=True), nn.ReLU(), conv(32, 32, 3, same=True), nn.ReLU(),
+        nn.MaxPool2d(2),
+        conv(32, 64, 3, same=True), nn.ReLU(), conv(64, 64, 3, same=True), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(7 * 7 * 64, 256), nn.ReLU(), nn.Linear(256, 10)),
+    "zoo-allconv": lambda: nn.Sequential(
+        conv(1, 24, 3, same=True), nn.ReLU(), conv(24, 40, 3, 2, same=True), nn.ReLU(),
+        conv(40, 40, 3, same=True), nn.ReLU(), conv(40, 80, 3, 2, same=True), nn.ReLU(),
+        conv(80, 80, 3), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 5 * 80, 10)),
+    "zoo-resnet": lambda: nn.Sequential(
+        conv(1, 32, 3, same=True), nn.ReLU(), Residual(32), nn.MaxPool2d(2),
+        conv(32, 64, 3, same=True), nn.ReLU(), Residual(64), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(7 * 7 * 64, 10)),
+    "zoo-overlap": lambda: nn.Sequential(
+        conv(1, 32, 3), nn.ReLU(), nn.MaxPool2d(3, 2),
+        conv(32, 64, 3), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.Linear(4 * 4 * 64, 128), nn.ReLU(), nn.Linear(128, 10)),
+    "zoo-wide": lambda: nn.Sequential(
+        conv(1, 128, 5), nn.ReLU(), nn.MaxPool2d(2),
+        conv(128, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(5 * 5 * 32, 10)),
+}
+
+
 class Peer:
-    def __init__(self, batch, threads, seed=1):
+    def __init__(self, model, batch, threads, seed=1):
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
         self.batch = batch
-        self.model = seed_cnn()
+        self.model = MODELS[model]()
         self.images = torch.rand(batch, 1, 28, 28)
         self.labels = torch.arange(batch) % 10
         self.steps = {}  # mode -> a function running one step
@@ -153,7 +209,7 @@ def main():
     if args.batch < 1 or args.threads < 1:
         emit({"error": "--batch and --threads must be positive"})
         return 2
-    peer = Peer(args.batch, args.threads, args.seed)
+    peer = Peer(args.model, args.batch, args.threads, args.seed)
     info = {"torch_version": torch.__version__, "params": peer.params(), "model": args.model,
             "batch": args.batch, "threads": torch.get_num_threads()}
     if args.once:

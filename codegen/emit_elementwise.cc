@@ -1,6 +1,7 @@
 // Emitters for elementwise ops, bias add, broadcast and the optimizer updates: flat loops over
-// chunks of elements that LLVM vectorizes.
+// chunks of elements; elementwise programs in explicit vectors of the target's width.
 #include "codegen/lowering.h"
+#include "codegen/elemental.h"
 #include "ir/elementwise_program.h"
 #include "llvm/IR/Intrinsics.h"
 
@@ -21,12 +22,6 @@ void ForElements(Lowering& l, int64_t n, const std::function<void(llvm::Value*)>
   kb.For(lo, hi, 1, body);
 }
 
-llvm::Value* ScalarOr(Lowering& l, const Node& node, int i, llvm::Value* base, llvm::Value* idx) {
-  const bool scalar = l.input(node, i).type.rank() == 0 && node.type.rank() > 0;
-  const bool i32 = l.input(node, i).type.dtype == DType::kI32;
-  return l.kb().Load(base, scalar ? l.kb().I(0) : idx, i32);
-}
-
 llvm::Value* IntDiv(llvm::IRBuilder<>& b, llvm::Value* a, llvm::Value* d) {
   // Matches the interpreter: x / 0 = 0 and INT32_MIN / -1 = INT32_MIN, never a trap.
   llvm::Value* zero = b.getInt32(0);
@@ -38,54 +33,37 @@ llvm::Value* IntDiv(llvm::IRBuilder<>& b, llvm::Value* a, llvm::Value* d) {
   return b.CreateSelect(b.CreateICmpEQ(d, zero), zero, q);
 }
 
-}  // namespace
-
-llvm::Value* EmitSigmoid(KernelBuilder& kb, llvm::Value* x) {
-  auto& b = kb.b();
-  llvm::Value* neg_abs = b.CreateFNeg(b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x));
-  llvm::Value* e = kb.Exp(neg_abs);
-  llvm::Value* denom = b.CreateFAdd(kb.F(1.0f), e);
-  llvm::Value* pos = b.CreateFDiv(kb.F(1.0f), denom);
-  llvm::Value* neg = b.CreateFDiv(e, denom);
-  return b.CreateSelect(b.CreateFCmpOGE(x, kb.F(0.0f)), pos, neg);
-}
-
-llvm::Value* EmitTanh(KernelBuilder& kb, llvm::Value* x) {
-  // libm's tanhf, as the interpreter uses: exact to within an ulp, and tanh is off the hot path.
-  llvm::Module* m = kb.b().GetInsertBlock()->getModule();
-  llvm::FunctionCallee tanhf =
-      m->getOrInsertFunction("tanhf", llvm::FunctionType::get(kb.F32(), {kb.F32()}, false));
-  return kb.b().CreateCall(tanhf, {x});
-}
-
-void EmitBinary(Lowering& l, const Node& node) {
+// Binary ops on i32 operands (labels, class ids) and Equal stay scalar: they are batch-sized.
+void EmitScalarBinary(Lowering& l, const Node& node) {
   const int64_t n = NumElements(node.type.dims);
   const bool i32 = l.input(node, 0).type.dtype == DType::kI32;
-  l.BeginKernel(node, "eltwise", Tasks(n), 1, static_cast<double>(n));
+  l.BeginKernel(node, "eltwise_scalar", Tasks(n), 1);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  llvm::Value* a = l.In(node, 0);
-  llvm::Value* c = l.In(node, 1);
+  std::vector<llvm::Value*> in = {l.In(node, 0), l.In(node, 1)};
   llvm::Value* out = l.Out(node);
   ForElements(l, n, [&](llvm::Value* i) {
-    llvm::Value* x = ScalarOr(l, node, 0, a, i);
-    llvm::Value* y = ScalarOr(l, node, 1, c, i);
+    llvm::Value* v[2];
+    for (int k = 0; k < 2; ++k) {
+      const bool scalar = l.input(node, k).type.rank() == 0 && node.type.rank() > 0;
+      v[k] = kb.Load(in[k], scalar ? kb.I(0) : i, i32);
+    }
     llvm::Value* r = nullptr;
     switch (node.op) {
       case OpKind::kAdd:
-        r = i32 ? b.CreateAdd(x, y) : b.CreateFAdd(x, y);
+        r = b.CreateAdd(v[0], v[1]);
         break;
       case OpKind::kSub:
-        r = i32 ? b.CreateSub(x, y) : b.CreateFSub(x, y);
+        r = b.CreateSub(v[0], v[1]);
         break;
       case OpKind::kMul:
-        r = i32 ? b.CreateMul(x, y) : b.CreateFMul(x, y);
+        r = b.CreateMul(v[0], v[1]);
         break;
       case OpKind::kDiv:
-        r = i32 ? IntDiv(b, x, y) : b.CreateFDiv(x, y);
+        r = IntDiv(b, v[0], v[1]);
         break;
       default: {  // Equal.
-        llvm::Value* eq = i32 ? b.CreateICmpEQ(x, y) : b.CreateFCmpOEQ(x, y);
+        llvm::Value* eq = i32 ? b.CreateICmpEQ(v[0], v[1]) : b.CreateFCmpOEQ(v[0], v[1]);
         r = b.CreateSelect(eq, kb.F(1.0f), kb.F(0.0f));
       }
     }
@@ -94,66 +72,28 @@ void EmitBinary(Lowering& l, const Node& node) {
   l.EndKernel();
 }
 
-void EmitUnary(Lowering& l, const Node& node) {
+// The loop skeleton for f32 elementwise work: each task covers kChunk elements in vectors of the
+// target's width; the last vector of the tensor is masked. `program` runs on vectors through
+// EmitElement, its rank-0 inputs splatted.
+void EmitProgramKernel(Lowering& l, const Node& node, const std::vector<ElementwiseInstr>& program,
+                       const char* suffix) {
   const int64_t n = NumElements(node.type.dims);
-  l.BeginKernel(node, "eltwise", Tasks(n), 1, static_cast<double>(n));
+  double ops = 0;
+  for (const ElementwiseInstr& instr : program) ops += instr.kind != ElementwiseInstr::kInput;
+  l.BeginKernel(node, suffix, Tasks(n), 1, static_cast<double>(n) * ops);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  llvm::Value* in = l.In(node, 0);
-  llvm::Value* out = l.Out(node);
-  ForElements(l, n, [&](llvm::Value* i) {
-    llvm::Value* x = kb.Load(in, i);
-    llvm::Value* r;
-    if (node.op == OpKind::kRelu) {
-      r = b.CreateSelect(b.CreateFCmpOLT(x, kb.F(0.0f)), kb.F(0.0f), x);  // NaN passes.
-    } else if (node.op == OpKind::kSigmoid) {
-      r = EmitSigmoid(kb, x);
-    } else {
-      r = EmitTanh(kb, x);
-    }
-    kb.Store(r, out, i);
-  });
-  l.EndKernel();
-}
-
-void EmitActivationGrad(Lowering& l, const Node& node) {
-  const int64_t n = NumElements(node.type.dims);
-  l.BeginKernel(node, "eltwise", Tasks(n), 1, static_cast<double>(n));
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  llvm::Value* y_buf = l.In(node, 0);
-  llvm::Value* dy_buf = l.In(node, 1);
-  llvm::Value* out = l.Out(node);
-  ForElements(l, n, [&](llvm::Value* i) {
-    llvm::Value* y = kb.Load(y_buf, i);
-    llvm::Value* dy = kb.Load(dy_buf, i);
-    llvm::Value* r;
-    if (node.op == OpKind::kReluGrad) {
-      r = b.CreateSelect(b.CreateFCmpOGT(y, kb.F(0.0f)), dy, kb.F(0.0f));
-    } else if (node.op == OpKind::kSigmoidGrad) {
-      r = b.CreateFMul(b.CreateFMul(dy, y), b.CreateFSub(kb.F(1.0f), y));
-    } else {
-      r = b.CreateFMul(dy, b.CreateFSub(kb.F(1.0f), b.CreateFMul(y, y)));
-    }
-    kb.Store(r, out, i);
-  });
-  l.EndKernel();
-}
-
-void EmitElementwiseProgram(Lowering& l, const Node& node) {
-  auto code = ParseElementwiseProgram(node.GetStr("program"), static_cast<int>(node.inputs.size()));
-  const int64_t n = NumElements(node.type.dims);
-  l.BeginKernel(node, "fused_eltwise", Tasks(n), 1, static_cast<double>(n * code->size()));
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
+  const int lanes = kb.lanes();
   std::vector<llvm::Value*> in;
   for (size_t i = 0; i < node.inputs.size(); ++i) in.push_back(l.In(node, static_cast<int>(i)));
   llvm::Value* out = l.Out(node);
-  ForElements(l, n, [&](llvm::Value* i) {
+  auto body = [&](llvm::Value* i, int valid) {
     std::vector<llvm::Value*> stack;
-    for (const ElementwiseInstr& instr : *code) {
+    for (const ElementwiseInstr& instr : program) {
       if (instr.kind == ElementwiseInstr::kInput) {
-        stack.push_back(ScalarOr(l, node, instr.input, in[instr.input], i));
+        const bool scalar = l.input(node, instr.input).type.rank() == 0 && node.type.rank() > 0;
+        stack.push_back(scalar ? kb.Splat(kb.Load(in[instr.input], kb.I(0)), lanes)
+                               : kb.VLoad(in[instr.input], i, lanes, valid));
         continue;
       }
       llvm::Value* y = nullptr;
@@ -161,48 +101,38 @@ void EmitElementwiseProgram(Lowering& l, const Node& node) {
         y = stack.back();
         stack.pop_back();
       }
-      llvm::Value* x = stack.back();
-      llvm::Value* r = nullptr;
-      switch (instr.kind) {
-        case ElementwiseInstr::kInput:
-          r = x;
-          break;
-        case ElementwiseInstr::kAdd:
-          r = b.CreateFAdd(x, y);
-          break;
-        case ElementwiseInstr::kSub:
-          r = b.CreateFSub(x, y);
-          break;
-        case ElementwiseInstr::kMul:
-          r = b.CreateFMul(x, y);
-          break;
-        case ElementwiseInstr::kDiv:
-          r = b.CreateFDiv(x, y);
-          break;
-        case ElementwiseInstr::kRelu:
-          r = b.CreateSelect(b.CreateFCmpOLT(x, kb.F(0.0f)), kb.F(0.0f), x);
-          break;
-        case ElementwiseInstr::kSigmoid:
-          r = EmitSigmoid(kb, x);
-          break;
-        case ElementwiseInstr::kTanh:
-          r = EmitTanh(kb, x);
-          break;
-        case ElementwiseInstr::kReluGrad:
-          r = b.CreateSelect(b.CreateFCmpOGT(x, kb.F(0.0f)), y, kb.F(0.0f));
-          break;
-        case ElementwiseInstr::kSigmoidGrad:
-          r = b.CreateFMul(b.CreateFMul(y, x), b.CreateFSub(kb.F(1.0f), x));
-          break;
-        case ElementwiseInstr::kTanhGrad:
-          r = b.CreateFMul(y, b.CreateFSub(kb.F(1.0f), b.CreateFMul(x, x)));
-          break;
-      }
-      stack.back() = r;
+      stack.back() = EmitElement(b, instr.kind, stack.back(), y);
     }
-    kb.Store(stack.back(), out, i);
-  });
+    kb.VStore(stack.back(), out, i, valid);
+  };
+  const int64_t full = n - n % lanes;
+  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(kChunk));
+  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(kChunk));
+  hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(full)), kb.I(full), hi);
+  kb.For(lo, hi, lanes, [&](llvm::Value* i) { body(i, lanes); });
+  if (full < n) {
+    kb.If(b.CreateICmpSGE(b.CreateMul(kb.task_end(), kb.I(kChunk)), kb.I(n)),
+          [&] { body(kb.I(full), static_cast<int>(n - full)); });
+  }
   l.EndKernel();
+}
+
+}  // namespace
+
+void EmitElementwiseOp(Lowering& l, const Node& node) {
+  if (node.op == OpKind::kEqual || l.input(node, 0).type.dtype == DType::kI32) {
+    return EmitScalarBinary(l, node);
+  }
+  const ElementwiseInstr::Kind kind = *ElementwiseKindOf(node.op);
+  std::vector<ElementwiseInstr> program = {{ElementwiseInstr::kInput, 0}};
+  if (ElementwiseArity(kind) == 2) program.push_back({ElementwiseInstr::kInput, 1});
+  program.push_back({kind, -1});
+  EmitProgramKernel(l, node, program, "eltwise");
+}
+
+void EmitElementwiseProgram(Lowering& l, const Node& node) {
+  auto code = ParseElementwiseProgram(node.GetStr("program"), static_cast<int>(node.inputs.size()));
+  EmitProgramKernel(l, node, *code, "fused_eltwise");
 }
 
 void EmitBiasAdd(Lowering& l, const Node& node) {

@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "codegen/elemental.h"
 #include "codegen/lowering.h"
 #include "llvm/IR/Intrinsics.h"
 
@@ -447,7 +448,7 @@ void AccumulateRowLoss(KernelBuilder& kb, llvm::Value* logits, llvm::Value* base
   auto& b = kb.b();
   llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
   llvm::Value* loss =
-      b.CreateFAdd(b.CreateFSub(max, picked), b.CreateUnaryIntrinsic(llvm::Intrinsic::log, sum));
+      b.CreateFAdd(b.CreateFSub(max, picked), EmitLog(b, sum));
   loss = b.CreateSelect(kb.InRange(label, classes), loss,
                         kb.F(std::numeric_limits<float>::quiet_NaN()));
   b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);

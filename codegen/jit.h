@@ -25,6 +25,9 @@ struct JitOptions {
   // reads or writes past a buffer's end (beyond its 64-byte alignment slack) faults instead of
   // silently touching whatever lies next to it.
   bool guard_pages = false;
+  // Tests of `kiln compare`: after the kernels of the node with this name run, the first element
+  // of its result is increased by 1, as a wrong kernel would leave it. Empty: no fault.
+  std::string inject_fault;
 };
 
 // What a compiled graph looks like, for reports and profiles.

@@ -102,6 +102,20 @@ class Jit final : public JitExecutable {
       info_.kernels.push_back({launch.symbol, launch.node, launch.tasks, launch.flops});
     }
     Allocate(lowering.scratch_floats(), options.guard_pages);
+    if (!options.inject_fault.empty()) {
+      fault_node_ = graph_.Find(options.inject_fault);
+      if (fault_node_ < 0) {
+        return absl::NotFoundError(
+            absl::StrCat("inject_fault: no node named '", options.inject_fault, "'"));
+      }
+      for (size_t k = 0; k < info_.kernels.size(); ++k) {
+        if (info_.kernels[k].node == fault_node_) fault_after_ = static_cast<int>(k);
+      }
+      if (fault_after_ < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("inject_fault: node '", options.inject_fault, "' runs no kernel"));
+      }
+    }
     info_.arena_bytes = plan_.arena_bytes;
     info_.compile_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -119,7 +133,10 @@ class Jit final : public JitExecutable {
   }
 
   absl::Status Run() override {
-    for (size_t k = 0; k < kernels_.size(); ++k) RunKernel(static_cast<int>(k));
+    for (size_t k = 0; k < kernels_.size(); ++k) {
+      RunKernel(static_cast<int>(k));
+      if (static_cast<int>(k) == fault_after_) static_cast<float*>(table_[fault_node_])[0] += 1.0f;
+    }
     return absl::OkStatus();
   }
 
@@ -200,6 +217,8 @@ class Jit final : public JitExecutable {
   std::vector<std::unique_ptr<Block>> scratch_;
   std::unique_ptr<Block> arena_;
   JitInfo info_;
+  NodeId fault_node_ = -1;  // JitOptions::inject_fault, and the index of its node's last kernel.
+  int fault_after_ = -1;
 };
 
 }  // namespace

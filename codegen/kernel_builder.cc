@@ -1,5 +1,7 @@
 #include "codegen/kernel_builder.h"
 
+#include "codegen/elemental.h"
+
 #include "llvm/IR/Intrinsics.h"
 
 namespace kiln::codegen {
@@ -128,7 +130,7 @@ llvm::Value* KernelBuilder::Fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) 
 }
 
 llvm::Value* KernelBuilder::Exp(llvm::Value* x) {
-  return b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, x);
+  return EmitExp(b_, x);
 }
 
 llvm::Value* KernelBuilder::Max(llvm::Value* a, llvm::Value* b) {

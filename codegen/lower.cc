@@ -42,12 +42,12 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kMul:
     case OpKind::kDiv:
     case OpKind::kEqual:
-      EmitBinary(l, node);
+      EmitElementwiseOp(l, node);
       return absl::OkStatus();
     case OpKind::kRelu:
     case OpKind::kSigmoid:
     case OpKind::kTanh:
-      EmitUnary(l, node);
+      EmitElementwiseOp(l, node);
       return absl::OkStatus();
     case OpKind::kSoftmax:
       EmitSoftmax(l, node);
@@ -73,7 +73,7 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kReluGrad:
     case OpKind::kSigmoidGrad:
     case OpKind::kTanhGrad:
-      EmitActivationGrad(l, node);
+      EmitElementwiseOp(l, node);
       return absl::OkStatus();
     case OpKind::kSoftmaxGrad:
       EmitSoftmaxGrad(l, node);

@@ -53,9 +53,8 @@ class Lowering {
 absl::Status EmitNode(Lowering& l, const Node& node);
 
 // Per-family emitters (emit_*.cc).
-void EmitBinary(Lowering& l, const Node& node);          // Add, Sub, Mul, Div, Equal
-void EmitUnary(Lowering& l, const Node& node);           // Relu, Sigmoid, Tanh
-void EmitActivationGrad(Lowering& l, const Node& node);  // ReluGrad, SigmoidGrad, TanhGrad
+// Add, Sub, Mul, Div, Equal, Relu, Sigmoid, Tanh and their gradients: one-op programs.
+void EmitElementwiseOp(Lowering& l, const Node& node);
 void EmitBiasAdd(Lowering& l, const Node& node);
 void EmitBroadcast(Lowering& l, const Node& node);
 void EmitUpdate(Lowering& l, const Node& node);              // Assign, ApplySgd, ApplyAdam
@@ -101,10 +100,6 @@ AdamStep EmitAdamStep(KernelBuilder& kb, const Node& node, llvm::Value* t_buf);
 void EmitAdamUpdate(KernelBuilder& kb, const AdamStep& s, llvm::Value* g, llvm::Value* p_buf,
                     llvm::Value* m_buf, llvm::Value* v_buf, llvm::Value* index, int lanes,
                     int valid);
-
-// Scalar math shared by emitters so every kernel rounds the same way.
-llvm::Value* EmitSigmoid(KernelBuilder& kb, llvm::Value* x);
-llvm::Value* EmitTanh(KernelBuilder& kb, llvm::Value* x);
 
 }  // namespace kiln::codegen
 

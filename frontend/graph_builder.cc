@@ -93,7 +93,7 @@ absl::StatusOr<NodeId> GraphBuilder::Conv2D(NodeId x, int64_t filters, Window ke
   const std::string layer = LayerName(options.name, "conv2d");
   const std::string context = Context(layer, "Conv2D", x);
   if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
-  const Dims& in = graph_.node(x).type.dims;
+  const Dims in = graph_.node(x).type.dims;  // A copy: adding nodes below moves the node storage.
   if (in.size() != 4) {
     return LayerError(context, "expects a 4-D (batch, height, width, channels) input");
   }
@@ -159,7 +159,7 @@ absl::StatusOr<NodeId> GraphBuilder::Flatten(NodeId x, const std::string& name) 
   const std::string layer = LayerName(name, "flatten");
   const std::string context = Context(layer, "Flatten", x);
   if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
-  const Dims& in = graph_.node(x).type.dims;
+  const Dims in = graph_.node(x).type.dims;
   int64_t features = 1;
   for (size_t i = 1; i < in.size(); ++i) features *= in[i];
   auto out =
@@ -174,7 +174,7 @@ absl::StatusOr<NodeId> GraphBuilder::Dense(NodeId x, int64_t units, const std::s
   const std::string layer = LayerName(name, "dense");
   const std::string context = Context(layer, "Dense", x);
   if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
-  const Dims& in = graph_.node(x).type.dims;
+  const Dims in = graph_.node(x).type.dims;  // A copy: AddParameter moves the node storage.
   if (in.size() != 2) {
     return LayerError(context, "expects a 2-D (batch, features) input; add a Flatten layer first");
   }

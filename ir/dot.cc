@@ -129,6 +129,8 @@ FusedParts Expand(const Node& node) {
 
 }  // namespace
 
+std::vector<std::string> FusedOps(const Node& node) { return Expand(node).ops; }
+
 std::string GraphToDot(const Graph& g) {
   std::vector<bool> is_output(g.num_nodes(), false);
   for (NodeId out : g.outputs()) {

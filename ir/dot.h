@@ -3,6 +3,7 @@
 #define KILN_IR_DOT_H_
 
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -14,6 +15,10 @@ namespace kiln {
 // clusters labelled like a node and holding the ops they fuse, the inputs wired to the op
 // each feeds. Total: never fails, even for graphs that do not verify (bad input ids are skipped).
 std::string GraphToDot(const Graph& g);
+
+// The ops a fused node stands for, in evaluation order ("Conv2D", "BiasAdd", "Relu"); empty for
+// ops that are not fused groups.
+std::vector<std::string> FusedOps(const Node& node);
 
 }  // namespace kiln
 

@@ -32,7 +32,13 @@ check bench_profile_json 0 '"peak_gflops"' -- \
   bench --model mnist-dnn --batch 8 --repeats 1 --profile --json
 check bench_scaling_json 0 '"thread_scaling"' -- \
   bench --model mnist-dnn --batch 8 --repeats 1 --scaling --json
-check vs_torch_model 2 "supports mnist-cnn and fashion-cnn" -- bench --model mnist-dnn --vs-torch
+check vs_torch_model 2 "supports mnist-cnn, fashion-cnn and the zoo models" -- \
+  bench --model mnist-dnn --vs-torch
+check bench_zoo_json 0 '"roofline_ratio"' -- bench --zoo --model zoo-dense --batch 8 --repeats 1 --json
+check bench_zoo_text 0 'zoo-lenet' -- bench --zoo --model zoo-lenet --batch 4 --repeats 1
+check bench_zoo_unknown 1 "unknown model 'nope'" -- bench --zoo --model nope --repeats 1
+check compare_agrees 0 'all .* kernels agree' -- compare --model zoo-resnet --batch 4
+check compare_json 0 '"agree": true' -- compare --model zoo-lenet --batch 4 --json
 check vs_torch_script 2 "no such file" -- bench --vs-torch --torch_script /nonexistent/torch_peer.py
 if /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then
   check vs_torch_json 0 '"torch_train_images_per_second"' -- \

@@ -10,7 +10,7 @@
 
 namespace kiln::cli {
 
-// Resolves --model: a built-in name, or a saved model file (a path or NAME.kiln).
+// Resolves --model: a built-in or zoo name, or a saved model file (a path or NAME.kiln).
 absl::StatusOr<Model> LoadModel(const std::string& name, uint64_t seed);
 
 // --optimizer, --lr, --momentum and --nesterov as an Optimizer (Keras's default rates).
@@ -28,6 +28,10 @@ int Train();
 int Evaluate();
 int GradCheck();
 int Bench();
+// `kiln bench --zoo`: every zoo model (bench/zoo), or only --model when given.
+int BenchZoo();
+// `kiln compare`: the JIT against the interpreter kernel by kernel (frontend/compare.h).
+int Compare();
 // `kiln export`: ahead-of-time compilation to an object file and a C header (issue 6).
 int Export();
 // `kiln viz convolve|filters|activations`: `what` is the subcommand word.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "codegen/jit.h"
 #include "codegen/peak.h"
+#include "frontend/cli/bench_util.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
 #include "frontend/cli/torch_peer.h"
@@ -20,116 +21,6 @@
 
 namespace kiln::cli {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-absl::Status Feed(const Model& model, Executable* exe, int64_t batch) {
-  for (const auto& [name, value] : model.weights()) {
-    if (exe->graph().Find(name) >= 0) {
-      if (auto s = exe->SetTensor(name, value); !s.ok()) return s;
-    }
-  }
-  Rng rng(7);
-  Dims dims = {batch};
-  dims.insert(dims.end(), model.input_shape().begin(), model.input_shape().end());
-  Tensor images(TensorType{DType::kF32, dims});
-  for (float& v : images.f32_span()) v = rng.UniformFloat();
-  if (auto s = exe->SetTensor("image", images); !s.ok()) return s;
-  if (exe->graph().Find("label") >= 0) {
-    Tensor labels(TensorType{DType::kI32, {batch}});
-    for (int64_t i = 0; i < batch; ++i) labels.i32()[i] = static_cast<int32_t>(i % 10);
-    if (auto s = exe->SetTensor("label", labels); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
-// Seconds per run: the median over `samples` samples, each timing enough runs to last `min_s`.
-double TimeRuns(Executable* exe, int samples, double min_s) {
-  (void)exe->Run();  // Warm caches and the thread pool.
-  std::vector<double> per_run;
-  for (int s = 0; s < samples; ++s) {
-    int runs = 0;
-    const auto start = Clock::now();
-    double elapsed = 0;
-    do {
-      (void)exe->Run();
-      ++runs;
-      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    } while (elapsed < min_s);
-    per_run.push_back(elapsed / runs);
-  }
-  return Median(per_run);
-}
-
-// Per-kernel times of the training step, measured inside whole steps (each kernel's inputs as
-// the step leaves them), medians over steps.
-struct KernelTime {
-  std::string symbol;
-  double seconds = 0, gflops = 0, share = 0, fraction_of_peak = 0;
-};
-
-std::vector<KernelTime> ProfileKernels(JitExecutable* jit, int samples, double peak_gflops) {
-  (void)jit->Run();
-  const JitInfo& info = jit->info();
-  const int kernels = static_cast<int>(info.kernels.size());
-  const int steps = std::max(samples * 4, 12);
-  std::vector<std::vector<double>> t(kernels);
-  for (int step = 0; step < steps; ++step) {
-    for (int k = 0; k < kernels; ++k) {
-      const auto start = Clock::now();
-      jit->RunKernel(k);
-      t[k].push_back(std::chrono::duration<double>(Clock::now() - start).count());
-    }
-  }
-  std::vector<KernelTime> out(kernels);
-  double total = 0;
-  for (int k = 0; k < kernels; ++k) {
-    const JitKernelInfo& ki = info.kernels[k];
-    KernelTime& kt = out[k];
-    kt.symbol = ki.symbol;
-    total += kt.seconds = Median(t[k]);
-    kt.gflops = ki.flops > 0 ? ki.flops / kt.seconds / 1e9 : 0.0;
-    kt.fraction_of_peak = peak_gflops > 0 ? kt.gflops / peak_gflops : 0.0;
-  }
-  for (KernelTime& kt : out) kt.share = kt.seconds / total;
-  return out;
-}
-
-void PrintProfile(const std::vector<KernelTime>& kernels, const PeakFlops& peak) {
-  std::printf(
-      "\nmachine peak (Kiln's FMA kernel, %d x %d-lane chains): %.1f GFLOP/s on %d threads,"
-      " %.1f per core\n",
-      peak.chains, peak.lanes, peak.gflops_total, peak.threads, peak.gflops_per_core);
-  std::printf("%-44s %10s %10s %7s %7s\n", "kernel (training step)", "ms", "GFLOP/s", "share",
-              "% peak");
-  double total = 0;
-  for (const KernelTime& k : kernels) {
-    total += k.seconds;
-    std::printf("%-44s %10.3f %10.1f %6.1f%% %6.1f%%\n", k.symbol.c_str(), k.seconds * 1e3,
-                k.gflops, 100 * k.share, 100 * k.fraction_of_peak);
-  }
-  std::printf("%-44s %10.3f\n", "sum of kernel medians", total * 1e3);
-}
-
-std::string ProfileJson(const std::vector<KernelTime>& kernels) {
-  std::string out = "[";
-  for (const KernelTime& k : kernels) {
-    if (out.size() > 1) out += ", ";
-    out += JsonLine()
-               .Add("symbol", k.symbol)
-               .Add("seconds", k.seconds)
-               .Add("gflops", k.gflops)
-               .Add("share", k.share)
-               .Add("fraction_of_peak", k.fraction_of_peak)
-               .str();
-  }
-  return out + "]";
-}
 
 // PyTorch's samples per mode; a mode that fails (an inference variant this build cannot run)
 // is dropped with its error, the training step failing is fatal.
@@ -174,6 +65,7 @@ struct TorchRun {
 }  // namespace
 
 int Bench() {
+  if (FlagZoo()) return BenchZoo();
   auto model = LoadModel(FlagModel(), FlagSeed());
   if (!model.ok()) return Fail("bench", model.status());
   const int64_t batch = FlagBatch() > 0 ? FlagBatch() : 64;
@@ -186,7 +78,7 @@ int Bench() {
     if (!TorchPeerKnowsModel(FlagModel())) {
       return Fail("bench",
                   absl::InvalidArgumentError(absl::StrCat(
-                      "--vs-torch supports mnist-cnn and fashion-cnn (the seed CNN), not '",
+                      "--vs-torch supports mnist-cnn, fashion-cnn and the zoo models, not '",
                       FlagModel(), "'")));
     }
     auto script = FindTorchPeerScript(FlagTorchScript());
@@ -241,15 +133,13 @@ int Bench() {
   const double jit_train_ips = batch / Median(jt), interp_train_ips = batch / Median(it);
   const double jit_infer_ips = batch / Median(ji), interp_infer_ips = batch / Median(ii);
   const double jit_train_1_ips = scaling ? batch / Median(j1) : jit_train_ips;
-  PeakFlops peak;
+  Machine machine;
   std::vector<KernelTime> profile;
   if (FlagProfile()) {
-    PeakOptions peak_options;
-    peak_options.threads = threads;
-    auto measured = MeasurePeakFlops(peak_options);
+    auto measured = MeasureMachine(threads);
     if (!measured.ok()) return Fail("bench", measured.status());
-    peak = *measured;
-    profile = ProfileKernels(jit_train->get(), samples, peak.gflops_total);
+    machine = *measured;
+    profile = ProfileKernels(jit_train->get(), samples, machine);
   }
   const double torch_train = torch.Median("train");
   const double torch_train_cl = torch.Median("train_channels_last");
@@ -288,8 +178,13 @@ int Bench() {
           .Add("infer_vs_torch", jit_infer_ips / torch_infer);
     }
     if (FlagProfile()) {
-      json.Add("peak_gflops", peak.gflops_total)
-          .Add("peak_gflops_per_core", peak.gflops_per_core)
+      const double flops = StepFlops(**jit_train);
+      json.Add("peak_gflops", machine.peak_gflops)
+          .Add("peak_gflops_per_core", machine.peak_gflops_per_core)
+          .Add("memory_gbytes_per_second", machine.bandwidth_gbytes)
+          .Add("fraction_of_peak", flops / Median(jt) / (machine.peak_gflops * 1e9))
+          .Add("roofline_ratio",
+               Median(jt) / RooflineSeconds(KernelCosts(**jit_train, machine)))
           .AddRaw("kernels", ProfileJson(profile));
     }
     std::printf("%s\n", json.str().c_str());
@@ -332,7 +227,7 @@ int Bench() {
     }
     std::printf("README targets: training at batch 64, inference at batch 32 (--batch 32).\n");
   }
-  if (FlagProfile()) PrintProfile(profile, peak);
+  if (FlagProfile()) PrintProfile(profile, machine);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "codegen/host_target.h"
 #include "codegen/jit.h"
 #include "frontend/builtin_models.h"
+#include "bench/zoo/zoo.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
 #include "frontend/cli/image_arg.h"
@@ -31,6 +32,7 @@ absl::StatusOr<Model> LoadModel(const std::string& name, uint64_t seed) {
   const bool is_file = name.find('/') != std::string::npos ||
                        (name.size() > 5 && name.compare(name.size() - 5, 5, ".kiln") == 0);
   if (is_file) return Model::Load(name);
+  if (IsZooModel(name)) return ZooModel(name, seed);
   return BuiltinModel(name, seed);
 }
 
@@ -151,6 +153,12 @@ int Models() {
     if (!model.ok()) return Fail("models", model.status());
     std::printf("%-16s %10lld params\n", name.c_str(),
                 static_cast<long long>(model->CountParams()));
+  }
+  for (const ZooEntry& entry : ZooModels()) {
+    auto model = ZooModel(entry.name);
+    if (!model.ok()) return Fail("models", model.status());
+    std::printf("%-16s %10lld params  %s\n", entry.name.c_str(),
+                static_cast<long long>(model->CountParams()), entry.description.c_str());
   }
   return 0;
 }

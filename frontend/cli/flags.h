@@ -42,6 +42,7 @@ std::string FlagRender();
 // bench: thread scaling and the PyTorch peer (issue 5).
 bool FlagScaling();
 bool FlagVsTorch();
+bool FlagZoo();
 std::string FlagTorchScript();
 // export: ahead-of-time compilation (issue 6).
 std::string FlagTargetCpu();

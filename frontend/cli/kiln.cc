@@ -58,6 +58,8 @@ ABSL_FLAG(std::string, render, "", "dump --format dot: render with Graphviz's do
 ABSL_FLAG(bool, scaling, false, "bench: JIT training step at 1 thread vs --threads, and speedup");
 ABSL_FLAG(bool, vs_torch, false,
           "bench: the same model, batch and threads in PyTorch (scripts/setup.sh --torch)");
+ABSL_FLAG(bool, zoo, false,
+          "bench: every model of the zoo (bench/zoo): JIT, interpreter, % of peak, roofline");
 ABSL_FLAG(std::string, torch_script, "",
           "bench --vs-torch: path of bench/torch_peer.py (default: found next to kiln)");
 // export: ahead-of-time compilation (issue 6); it also uses --out (the folder) and --batch.
@@ -115,6 +117,7 @@ std::string FlagRender() { return absl::GetFlag(FLAGS_render); }
 // bench: thread scaling and the PyTorch peer (issue 5).
 bool FlagScaling() { return absl::GetFlag(FLAGS_scaling); }
 bool FlagVsTorch() { return absl::GetFlag(FLAGS_vs_torch); }
+bool FlagZoo() { return absl::GetFlag(FLAGS_zoo); }
 std::string FlagTorchScript() { return absl::GetFlag(FLAGS_torch_script); }
 // export (issue 6).
 std::string FlagTargetCpu() { return absl::GetFlag(FLAGS_target_cpu); }
@@ -149,10 +152,16 @@ commands:
   bench     --model NAME --batch B --threads T [--repeats R] [--profile] [--scaling]
             [--vs-torch] [--json]            JIT vs interpreter (and PyTorch): compile time,
                                              images/s, per-kernel % of peak, thread scaling
+  bench     --zoo [--model NAME] [--vs-torch] [--profile] [--json]
+                                             every zoo model: img/s, % of peak, roofline
+  compare   --model NAME [--batch B] [--tolerance T] [--json]
+                                             one training step on the JIT and the
+                                             interpreter, every kernel's result compared;
+                                             names the first kernel that differs
   export    --model NAME --out DIR [--batch B] [--target-cpu CPU] [--optimizer sgd|adam --lr X]
                                              compile inference and a training step to DIR/NAME.o
                                              and NAME.h for plain C, with DIR/example.c
-  models                                     list the built-in models
+  models                                     list the built-in and zoo models
   version                                    versions and the host CPU the JIT targets
 
 Run `kiln --help` for every flag.)";
@@ -175,6 +184,7 @@ int main(int argc, char** argv) {
       {"evaluate", kiln::cli::Evaluate}, {"gradcheck", kiln::cli::GradCheck},
       {"bench", kiln::cli::Bench},       {"viz", nullptr, kiln::cli::Viz},
       {"export", kiln::cli::Export},  // Ahead-of-time export (issue 6).
+      {"compare", kiln::cli::Compare},
   };
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2) absl::ParseCommandLine(argc, argv);  // Handles --help and friends.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "bench/zoo/zoo.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -57,7 +58,7 @@ std::optional<std::string> JsonText(const std::string& line, const std::string& 
 }  // namespace
 
 bool TorchPeerKnowsModel(const std::string& model) {
-  return model == "mnist-cnn" || model == "fashion-cnn";
+  return model == "mnist-cnn" || model == "fashion-cnn" || IsZooModel(model);
 }
 
 absl::StatusOr<std::string> FindTorchPeerScript(const std::string& override_path) {
