@@ -247,7 +247,6 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
       return NoRule(n, ": update ops are not differentiable");
     case OpKind::kFusedConv2D:
     case OpKind::kFusedDense:
-    case OpKind::kMaskedMatMul:
     case OpKind::kFusedMaxPool2DGrad:
     case OpKind::kFusedConvPoolFilterGrad:
     case OpKind::kRoutedMaxPool2DGrad:

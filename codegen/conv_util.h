@@ -3,6 +3,7 @@
 #define KILN_CODEGEN_CONV_UTIL_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "codegen/kernel_builder.h"
@@ -17,6 +18,9 @@ struct ConvWindow {
 ConvWindow ConvWindowOf(const Node& node, const Dims& in, const Dims& out, int64_t kh, int64_t kw);
 // Whether some window reaches outside the input along one axis (so reads need bounds checks).
 bool NeedsCheck(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p);
+// Outputs [first, second) of one axis whose every tap lands inside the input: loops over them
+// need no bounds checks. Empty (first == second) when no output is inside.
+std::pair<int64_t, int64_t> InsideRange(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p);
 
 // One register block of a filter gradient: `rb` combos (kh, kw, ci) x up to `cb` channel vectors
 // of dw rows, accumulated in `acc` (cb slots per combo) from rows of x [N, IH, IW, CI] and rows
@@ -36,9 +40,10 @@ class FilterBlock {
   // Selects conv output row oh of image n: each combo's input row.
   void SetRow(llvm::Value* n, llvm::Value* oh);
   // acc[r, v] += x[row, ow * sw + kw[r] - pw, ci[r]] * dy[dy_off + (co0 + v) * lanes] for every
-  // combo r and v < nv (x zero outside its bounds).
+  // combo r and v < nv (x zero outside its bounds). Bounds are checked along an axis only where
+  // the constructor asked for checks and `check_h` / `check_w` says this row / column needs them.
   void Accumulate(llvm::Value* ow, llvm::Value* dy_buf, llvm::Value* dy_off, int64_t co0,
-                  int64_t nv);
+                  int64_t nv, bool check_h = true, bool check_w = true);
   // Lanes of channel vector v that are real channels.
   int Valid(int64_t v) const;
 

@@ -21,6 +21,13 @@ bool NeedsCheck(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p) {
   return p > 0 || (out - 1) * s + k - 1 - p > in - 1;
 }
 
+std::pair<int64_t, int64_t> InsideRange(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p) {
+  // o * s - p >= 0 and o * s - p + k - 1 <= in - 1.
+  const int64_t first = std::min((p + s - 1) / s, out);
+  const int64_t last = in - k + p >= 0 ? std::min((in - k + p) / s + 1, out) : 0;
+  return {first, std::max(first, last)};
+}
+
 ConvWindow ConvWindowOf(const Node& node, const Dims& in, const Dims& out, int64_t kh, int64_t kw) {
   const auto& s = node.GetInts("strides");
   const std::string& padding = node.GetStr("padding");
@@ -66,7 +73,8 @@ struct PoolEpilogue {
 // past the input's sides are emitted one by one, each tap over only the pixels it keeps inside.
 // Every load the FMAs see is in bounds and unconditional, so it folds into an embedded broadcast.
 void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in_slot,
-                    int filter_slot, int bias_slot, bool relu, PoolEpilogue pool = {}) {
+                    int filter_slot, int bias_slot, bool relu, PoolEpilogue pool = {},
+                    Epilogue* epilogue = nullptr) {
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   const int lanes = kb.lanes();
@@ -99,6 +107,7 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   Value* in = kb.Buffer(in_slot);
   Value* filter = kb.Buffer(filter_slot);
   Value* bias = bias_slot >= 0 ? kb.Buffer(bias_slot) : nullptr;
+  if (epilogue) epilogue->Bind(l, node);
   Value* out = l.Out(node);
   Value* conv_out = out;
   if (pool.keep_conv) conv_out = kb.Ptr(out, kb.I(pooled_size));
@@ -196,7 +205,9 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
           for (int64_t v = 0; v < nv; ++v) {
             Value* r = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
             if (relu) r = kb.Max(r, llvm::Constant::getNullValue(kb.Vec(lanes)));
-            kb.VStore(r, conv_out, b.CreateAdd(o, kb.I((co0 + v) * lanes)), valid_lanes(v));
+            Value* at = b.CreateAdd(o, kb.I((co0 + v) * lanes));
+            if (epilogue) r = epilogue->Apply(kb, r, at, valid_lanes(v));
+            kb.VStore(r, conv_out, at, valid_lanes(v));
           }
         }
       }
@@ -373,11 +384,17 @@ void EmitConv2D(Lowering& l, const Node& node) {
     pool = {node.GetInts("pool")[0], node.GetInts("pool")[1], keep == "conv", keep == "routes"};
   }
   const ConvWindow win = ConvWindowOf(node, x, y, w[0], w[1]);
-  const bool relu = node.op != OpKind::kConv2D && node.GetStr("activation") == "relu";
-  const int bias = node.inputs.size() > 2 ? node.inputs[2] : -1;
+  // FusedConv2DMaxPool's activation is ReLU or none; FusedConv2D's epilogue is any program.
+  const bool relu = with_pool && node.GetStr("activation") == "relu";
+  Epilogue epilogue(l, node);
+  const bool bias_input = with_pool ? node.inputs.size() > 2 : node.op == OpKind::kConv2D
+                                                                  ? node.inputs.size() > 2
+                                                                  : epilogue.has_bias();
+  const int bias = bias_input ? node.inputs[2] : -1;
   const ConvGeometry g{x[0], x[1], x[2],   x[3],   y[1],   y[2],  y[3],
                        w[0], w[1], win.sh, win.sw, win.ph, win.pw};
-  EmitDirectConv(l, node, g, node.inputs[0], node.inputs[1], bias, relu, pool);
+  EmitDirectConv(l, node, g, node.inputs[0], node.inputs[1], bias, relu, pool,
+                 node.op == OpKind::kFusedConv2D ? &epilogue : nullptr);
 }
 
 void EmitConv2DBackpropInput(Lowering& l, const Node& node) {

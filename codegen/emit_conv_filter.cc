@@ -15,6 +15,23 @@ namespace kiln::codegen {
 
 using llvm::Value;
 
+namespace {
+
+// body(ow, check_w) over ow in [0, width): with checks, the border columns outside `inside`
+// one loop each side, and the inside ones in a loop of their own without checks.
+void AccumulateColumns(KernelBuilder& kb, int64_t width, std::pair<int64_t, int64_t> inside,
+                       bool check, const std::function<void(Value*, bool)>& body) {
+  auto loop = [&](int64_t lo, int64_t hi, bool checked) {
+    if (lo < hi) kb.For(lo, hi, 1, [&](Value* ow) { body(ow, checked); }, "ow");
+  };
+  if (!check) return loop(0, width, false);
+  loop(0, inside.first, true);
+  loop(inside.first, inside.second, false);
+  loop(inside.second, width, true);
+}
+
+}  // namespace
+
 void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   const Dims& x = l.input(node, 0).type.dims;
   const Dims& dy = l.input(node, 1).type.dims;
@@ -42,6 +59,9 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   const bool split = parts > 1;
   const int partial_slot = split ? l.NewScratch(parts * dw_size) : -1;
   const double flops = 2.0 * dw_size * dy[0] * dy[1] * dy[2];
+  // Rows and columns whose taps all land inside x accumulate without bounds checks.
+  const auto inside_h = InsideRange(x[1], dy[1], dw[0], win.sh, win.ph);
+  const auto inside_w = InsideRange(x[2], dy[2], dw[1], win.sw, win.pw);
 
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
@@ -93,14 +113,22 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
                             Value* oh = b.CreateURem(row, kb.I(dy[1]));
                             Value* dy_row = b.CreateMul(row, kb.I(dy[2]));
                             blk.SetRow(n, oh);
-                            kb.For(
-                                0, dy[2], 1,
-                                [&](Value* ow) {
-                                  blk.Accumulate(ow, dyb,
-                                                 b.CreateMul(b.CreateAdd(dy_row, ow), kb.I(dy[3])),
-                                                 co0, nv);
-                                },
-                                "ow");
+                            // Inside rows split their columns; border rows (few) check all.
+                            auto columns = [&](bool border_row) {
+                              AccumulateColumns(kb, dy[2], inside_w, check_w && !border_row,
+                                                [&](Value* ow, bool cw) {
+                                                  blk.Accumulate(ow, dyb,
+                                                                 b.CreateMul(b.CreateAdd(dy_row, ow),
+                                                                             kb.I(dy[3])),
+                                                                 co0, nv, border_row,
+                                                                 cw || border_row);
+                                                });
+                            };
+                            if (!check_h) return columns(false);
+                            kb.IfElse(
+                                b.CreateAnd(b.CreateICmpUGE(oh, kb.I(inside_h.first)),
+                                            b.CreateICmpULT(oh, kb.I(inside_h.second))),
+                                [&] { columns(false); }, [&] { columns(true); });
                           },
                           "row");
                       blk.Store(out, co0, nv);
@@ -189,7 +217,8 @@ void FilterBlock::SetRow(Value* n, Value* oh) {
   }
 }
 
-void FilterBlock::Accumulate(Value* ow, Value* dy_buf, Value* dy_off, int64_t co0, int64_t nv) {
+void FilterBlock::Accumulate(Value* ow, Value* dy_buf, Value* dy_off, int64_t co0, int64_t nv,
+                             bool check_h, bool check_w) {
   auto& b = kb_.b();
   const int lanes = kb_.lanes();
   std::vector<Value*> g(nv);
@@ -198,8 +227,8 @@ void FilterBlock::Accumulate(Value* ow, Value* dy_buf, Value* dy_off, int64_t co
   }
   for (size_t r = 0; r < kw_.size(); ++r) {
     Value* iw = b.CreateAdd(b.CreateMul(ow, kb_.I(win_.sw)), b.CreateSub(kw_[r], kb_.I(win_.pw)));
-    Value* ok = ok_h_[r];
-    if (check_w_) {
+    Value* ok = check_h ? ok_h_[r] : nullptr;
+    if (check_w_ && check_w) {
       Value* in_w = kb_.InRange(iw, x_[2]);
       ok = ok ? b.CreateAnd(ok, in_w) : in_w;
       iw = kb_.Clamp(iw, x_[2]);

@@ -34,13 +34,11 @@ void EmitMatMul(Lowering& l, const Node& node) {
   const double flops = 2.0 * m * n * k;
   // Adam: contiguous runs of blocks per thread keep its streams of p, m and v sequential.
   l.BeginKernel(node, "matmul", row_blocks * col_blocks, adam ? 32 : 1, flops);
-  const bool has_bias = node.op == OpKind::kFusedDense && node.inputs.size() == 3;
-  const bool relu = node.op == OpKind::kFusedDense && node.GetStr("activation") == "relu";
-  const bool masked = node.op == OpKind::kMaskedMatMul;
+  Epilogue epilogue(l, node);
+  epilogue.Bind(l, node);
   Value* a_buf = l.In(node, a_in);
   Value* b_buf = kb.Buffer(b_slot);
-  Value* bias = has_bias ? l.In(node, 2) : nullptr;
-  Value* mask = masked ? l.In(node, 2) : nullptr;
+  Value* bias = epilogue.has_bias() ? l.In(node, 2) : nullptr;
   Value* out = adam ? l.In(node, 0) : l.Out(node);
   std::optional<AdamStep> adam_step;
   if (adam) adam_step = EmitAdamStep(kb, node, l.In(node, 3));
@@ -91,24 +89,21 @@ void EmitMatMul(Lowering& l, const Node& node) {
             kb.If(row_ok[r], [&] {
               Value* o = b.CreateAdd(b.CreateMul(row[r], kb.I(n)), b.CreateMul(vec0, kb.I(lanes)));
               for (int64_t v = 0; v < nv; ++v) {
-                // Epilogue: bias, ReLU, or the ReLU mask of the consumer's backward pass.
+                // Epilogue: bias, then the program (an activation, the activation mask of
+                // the consumer's backward pass, ...), or Adam's update.
                 Value* res = b.CreateLoad(kb.Vec(lanes), acc[r * cb + v]);
-                Value* zero = llvm::Constant::getNullValue(kb.Vec(lanes));
+                Value* at = b.CreateAdd(o, kb.I(v * lanes));
                 if (bias) {
                   Value* col = b.CreateAdd(b.CreateMul(vec0, kb.I(lanes)), kb.I(v * lanes));
                   res = b.CreateFAdd(res, kb.VLoad(bias, col, lanes, valid(v)));
                 }
-                if (relu) res = kb.Max(res, zero);
-                if (mask) {
-                  Value* y = kb.VLoad(mask, b.CreateAdd(o, kb.I(v * lanes)), lanes, valid(v));
-                  res = b.CreateSelect(b.CreateFCmpOGT(y, zero), res, zero);
-                }
+                res = epilogue.Apply(kb, res, at, valid(v));
                 if (adam_step) {
-                  EmitAdamUpdate(kb, *adam_step, res, out, l.In(node, 1), l.In(node, 2),
-                                 b.CreateAdd(o, kb.I(v * lanes)), lanes, valid(v));
+                  EmitAdamUpdate(kb, *adam_step, res, out, l.In(node, 1), l.In(node, 2), at,
+                                 lanes, valid(v));
                   continue;
                 }
-                kb.VStore(res, out, b.CreateAdd(o, kb.I(v * lanes)), valid(v));
+                kb.VStore(res, out, at, valid(v));
               }
             });
           }

@@ -91,6 +91,22 @@ void KernelBuilder::If(llvm::Value* cond, const std::function<void()>& then) {
   b_.SetInsertPoint(done);
 }
 
+void KernelBuilder::IfElse(llvm::Value* cond, const std::function<void()>& then,
+                           const std::function<void()>& otherwise) {
+  llvm::Function* f = b_.GetInsertBlock()->getParent();
+  auto* then_bb = llvm::BasicBlock::Create(ctx(), "then", f);
+  auto* else_bb = llvm::BasicBlock::Create(ctx(), "else", f);
+  auto* done = llvm::BasicBlock::Create(ctx(), "endif", f);
+  b_.CreateCondBr(cond, then_bb, else_bb);
+  b_.SetInsertPoint(then_bb);
+  then();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(else_bb);
+  otherwise();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
 llvm::Value* KernelBuilder::Ptr(llvm::Value* base, llvm::Value* index, bool i32) {
   return b_.CreateInBoundsGEP(i32 ? b_.getInt32Ty() : F32(), base, index);
 }

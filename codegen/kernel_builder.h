@@ -57,6 +57,9 @@ class KernelBuilder {
 
   // if (cond) then()
   void If(llvm::Value* cond, const std::function<void()>& then);
+  // if (cond) then() else otherwise()
+  void IfElse(llvm::Value* cond, const std::function<void()>& then,
+              const std::function<void()>& otherwise);
 
   // Element access: base[index] for f32 (or i32 when `i32`).
   llvm::Value* Ptr(llvm::Value* base, llvm::Value* index, bool i32 = false);

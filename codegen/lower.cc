@@ -93,7 +93,6 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
       EmitConv2D(l, node);
       return absl::OkStatus();
     case OpKind::kFusedDense:
-    case OpKind::kMaskedMatMul:
     case OpKind::kFusedMatMulApplyAdam:
       EmitMatMul(l, node);
       return absl::OkStatus();

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "codegen/kernel_builder.h"
+#include "ir/elementwise_program.h"
 #include "ir/graph.h"
 
 namespace kiln::codegen {
@@ -52,6 +53,27 @@ class Lowering {
 // Emits the kernels computing `node` (none for sources and Reshape). Every op kind has a case.
 absl::Status EmitNode(Lowering& l, const Node& node);
 
+// The epilogue of a contraction (FusedConv2D, FusedDense; see ir/ops.def): an elementwise
+// program over each result and the node's extra inputs at the same offset, evaluated on vectors
+// by EmitElement. For any other node it is the identity and has no bias.
+class Epilogue {
+ public:
+  Epilogue(const Lowering& l, const Node& node);
+  bool has_bias() const { return has_bias_; }
+  int bias_input() const { return has_bias_ ? 2 : -1; }
+  // Loads the extras' pointers; call once in the kernel, after BeginKernel.
+  void Bind(Lowering& l, const Node& node);
+  // program(acc, extra_1[offset..], ...) for a vector `acc` of which `valid` lanes are real.
+  llvm::Value* Apply(KernelBuilder& kb, llvm::Value* acc, llvm::Value* offset, int valid) const;
+
+ private:
+  bool has_bias_ = false;
+  int first_extra_ = 2;
+  std::vector<ElementwiseInstr> program_;
+  std::vector<bool> scalar_;  // Per extra: a rank-0 input, splatted.
+  std::vector<llvm::Value*> extras_;
+};
+
 // Per-family emitters (emit_*.cc).
 // Add, Sub, Mul, Div, Equal, Relu, Sigmoid, Tanh and their gradients: one-op programs.
 void EmitElementwiseOp(Lowering& l, const Node& node);
@@ -73,8 +95,7 @@ void EmitConv2D(Lowering& l, const Node& node);  // Conv2D, FusedConv2D, FusedCo
 void EmitConv2DBackpropInput(Lowering& l, const Node& node);
 void EmitConv2DBackpropFilter(Lowering& l, const Node& node);
 void EmitConvPoolFilterGrad(Lowering& l, const Node& node);  // FusedConvPoolFilterGrad
-void EmitMatMul(Lowering& l, const Node& node);              // MatMul, FusedDense, MaskedMatMul,
-                                                             // FusedMatMulApplyAdam
+void EmitMatMul(Lowering& l, const Node& node);  // MatMul, FusedDense, FusedMatMulApplyAdam
 
 // Repacking kernels shared by the conv and matmul emitters; each returns its scratch slot.
 // dst[a, b, d, c] = src[a', b', c, d] for a filter [KH, KW, C, D], with a' = KH-1-a and

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "ir/elementwise_program.h"
 
 namespace kiln {
@@ -48,43 +51,24 @@ std::string StrAttr(const Node& node, const std::string& key) {
   return it != node.attrs.end() && it->second.kind == AttrKind::kStr ? it->second.s : "";
 }
 
-// A conv or matmul, then a bias add when there is a bias input, then the activation.
-FusedParts ProductBiasActivation(const Node& node, const char* product) {
-  FusedParts p;
-  p.ops.push_back(product);
-  p.input_to = {{0}, {0}};
-  if (node.inputs.size() > 2) {
-    p.ops.push_back("BiasAdd");
-    p.input_to.push_back({1});
-  }
-  const std::string act = StrAttr(node, "activation");
-  if (!act.empty() && act != "none" && act != "linear") {
-    p.ops.push_back(act == "relu"      ? "Relu"
-                    : act == "sigmoid" ? "Sigmoid"
-                    : act == "tanh"    ? "Tanh"
-                                       : act);
-  }
-  for (int i = 1; i < static_cast<int>(p.ops.size()); ++i) p.edges.push_back({i - 1, i});
-  return p;
-}
-
-// The postfix program as a DAG: one part per instruction that is not an input load.
-FusedParts ElementwiseParts(const Node& node) {
-  FusedParts p;
-  auto program =
-      ParseElementwiseProgram(StrAttr(node, "program"), static_cast<int>(node.inputs.size()));
-  if (!program.ok()) return {};
-  p.input_to.resize(node.inputs.size());
-  std::vector<int> stack;  // >= 0: a part; < 0: input -1 - value.
+// Appends the parts of postfix `program` to `p`: program input k reads part `in_part[k]` when
+// that is >= 0, else node input `in_node[k]`. Returns the part of the result, or -1 for a bad
+// program (the graph does not verify; nothing is drawn).
+int AppendProgram(absl::string_view program_text, const std::vector<int>& in_part,
+                  const std::vector<int>& in_node, FusedParts& p) {
+  auto program = ParseElementwiseProgram(program_text, static_cast<int>(in_part.size()));
+  if (!program.ok()) return -1;
+  std::vector<int> stack;  // >= 0: a part; < 0: node input -1 - value.
   for (const ElementwiseInstr& instr : *program) {
     if (instr.kind == ElementwiseInstr::kInput) {
-      stack.push_back(-1 - instr.input);
+      stack.push_back(in_part[instr.input] >= 0 ? in_part[instr.input]
+                                                : -1 - in_node[instr.input]);
       continue;
     }
     const int part = static_cast<int>(p.ops.size());
     p.ops.push_back(ElementwiseToken(instr.kind));
     const int arity = ElementwiseArity(instr.kind);
-    if (static_cast<int>(stack.size()) < arity) return {};
+    if (static_cast<int>(stack.size()) < arity) return -1;
     for (size_t k = stack.size() - arity; k < stack.size(); ++k) {
       if (stack[k] >= 0) {
         p.edges.push_back({stack[k], part});
@@ -96,21 +80,70 @@ FusedParts ElementwiseParts(const Node& node) {
     stack.resize(stack.size() - arity);
     stack.push_back(part);
   }
+  return stack.empty() ? -1 : stack.back();
+}
+
+// A conv or matmul, then a bias add when there is a bias input, then the activation (the
+// FusedConv2DMaxPool form) or the epilogue program.
+FusedParts ProductEpilogue(const Node& node, const char* product) {
+  FusedParts p;
+  p.ops.push_back(product);
+  p.input_to.assign(node.inputs.size(), {});
+  p.input_to[0] = {0};
+  if (node.inputs.size() > 1) p.input_to[1] = {0};
+  const std::string program = StrAttr(node, "epilogue");
+  // Extras are the inputs the program reads past in0; a bias is the one input before them.
+  int extras = 0;
+  for (absl::string_view tok : absl::StrSplit(program, ' ', absl::SkipEmpty())) {
+    int k;
+    if (absl::StartsWith(tok, "in") && absl::SimpleAtoi(tok.substr(2), &k)) {
+      extras = std::max(extras, k);
+    }
+  }
+  const int base = static_cast<int>(node.inputs.size()) - extras;
+  int last = 0;
+  if (base > 2) {
+    p.ops.push_back("BiasAdd");
+    p.input_to[2].push_back(1);
+    p.edges.push_back({0, 1});
+    last = 1;
+  }
+  if (node.attrs.count("epilogue")) {
+    std::vector<int> in_part = {last}, in_node = {-1};
+    for (int k = 0; k < extras; ++k) {
+      in_part.push_back(-1);
+      in_node.push_back(base + k);
+    }
+    if (AppendProgram(program, in_part, in_node, p) < 0) return {};
+    return p;
+  }
+  const std::string act = StrAttr(node, "activation");
+  if (!act.empty() && act != "none" && act != "linear") {
+    p.ops.push_back(act == "relu" ? "Relu" : act);
+    p.edges.push_back({last, last + 1});
+  }
+  return p;
+}
+
+// The postfix program as a DAG: one part per instruction that is not an input load.
+FusedParts ElementwiseParts(const Node& node) {
+  FusedParts p;
+  p.input_to.resize(node.inputs.size());
+  std::vector<int> in_part(node.inputs.size(), -1), in_node(node.inputs.size());
+  for (size_t i = 0; i < in_node.size(); ++i) in_node[i] = static_cast<int>(i);
+  if (AppendProgram(StrAttr(node, "program"), in_part, in_node, p) < 0) return {};
   return p;
 }
 
 // Empty for ops that are not fused groups. (Not a switch: most ops need no case here.)
 FusedParts Expand(const Node& node) {
-  if (node.op == OpKind::kFusedConv2D) return ProductBiasActivation(node, "Conv2D");
-  if (node.op == OpKind::kFusedDense) return ProductBiasActivation(node, "MatMul");
+  if (node.op == OpKind::kFusedConv2D) return ProductEpilogue(node, "Conv2D");
+  if (node.op == OpKind::kFusedDense) return ProductEpilogue(node, "MatMul");
   if (node.op == OpKind::kFusedConv2DMaxPool) {
-    FusedParts p = ProductBiasActivation(node, "Conv2D");
+    FusedParts p = ProductEpilogue(node, "Conv2D");
     p.ops.push_back("MaxPool2D");
     p.edges.push_back({static_cast<int>(p.ops.size()) - 2, static_cast<int>(p.ops.size()) - 1});
     return p;
-  }
-  if (node.op == OpKind::kMaskedMatMul) {  // (a, b, y): MatMul(a, b) masked where y > 0.
-    return {{"MatMul", "ReluGrad"}, {{0, 1}}, {{0}, {0}, {1}}};
   }
   if (node.op == OpKind::kFusedMaxPool2DGrad) {  // (x, dy): ReluGrad(x, MaxPool2DGrad(x, dy)).
     return {{"MaxPool2DGrad", "ReluGrad"}, {{0, 1}}, {{0, 1}, {0}}};

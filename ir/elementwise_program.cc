@@ -137,4 +137,63 @@ float EvalElementwise(ElementwiseInstr::Kind kind, float a, float b) {
   return 0;
 }
 
+void EvalProgram(const std::vector<ElementwiseInstr>& program, const std::vector<const float*>& in,
+                 const std::vector<bool>& scalar, float* out, int64_t n) {
+  std::vector<float> stack;
+  for (int64_t i = 0; i < n; ++i) {
+    stack.clear();
+    for (const ElementwiseInstr& instr : program) {
+      if (instr.kind == ElementwiseInstr::kInput) {
+        stack.push_back(in[instr.input][scalar[instr.input] ? 0 : i]);
+        continue;
+      }
+      const bool binary = ElementwiseArity(instr.kind) == 2;
+      const float b = binary ? stack.back() : 0.0f;
+      if (binary) stack.pop_back();
+      stack.back() = EvalElementwise(instr.kind, stack.back(), b);
+    }
+    out[i] = stack.back();
+  }
+}
+
+EpilogueLayout LayoutOfEpilogue(int num_inputs, int rank_of_input2) {
+  EpilogueLayout l;
+  l.has_bias = num_inputs > 2 && rank_of_input2 == 1;
+  l.first_extra = l.has_bias ? 3 : 2;
+  l.extras = num_inputs - l.first_extra;
+  return l;
+}
+
+std::string ComposePrograms(absl::string_view outer, int slot, absl::string_view inner,
+                            int inner_base, const std::vector<int>& rename) {
+  auto input_index = [](absl::string_view tok, int* index) {
+    return absl::StartsWith(tok, "in") && absl::SimpleAtoi(tok.substr(2), index);
+  };
+  std::string inner_renamed;
+  for (absl::string_view tok : absl::StrSplit(inner, ' ', absl::SkipEmpty())) {
+    int k;
+    if (!inner_renamed.empty()) inner_renamed += ' ';
+    if (input_index(tok, &k) && k > 0) {
+      absl::StrAppend(&inner_renamed, "in", inner_base + k - 1);
+    } else {
+      absl::StrAppend(&inner_renamed, tok);
+    }
+  }
+  std::string out;
+  for (absl::string_view tok : absl::StrSplit(outer, ' ', absl::SkipEmpty())) {
+    int j;
+    if (!out.empty()) out += ' ';
+    if (input_index(tok, &j)) {
+      if (j == slot) {
+        out += inner_renamed;
+      } else {
+        absl::StrAppend(&out, "in", rename[j]);
+      }
+    } else {
+      absl::StrAppend(&out, tok);
+    }
+  }
+  return out;
+}
+
 }  // namespace kiln

@@ -40,6 +40,26 @@ int ElementwiseArity(ElementwiseInstr::Kind kind);
 // Evaluates one instruction on scalars (the interpreter's semantics).
 float EvalElementwise(ElementwiseInstr::Kind kind, float a, float b);
 
+// out[i] = program(in[0][i], in[1][i], ...) for i < n, where an input flagged in `scalar` is
+// read at index 0 for every i. `out` may be one of the inputs.
+void EvalProgram(const std::vector<ElementwiseInstr>& program, const std::vector<const float*>& in,
+                 const std::vector<bool>& scalar, float* out, int64_t n);
+
+// The inputs of a contraction with an epilogue (FusedConv2D, FusedDense; see ir/ops.def): the
+// two operands, a bias when input 2 is rank 1, then the extras the program reads as in1, in2, ...
+struct EpilogueLayout {
+  bool has_bias = false;
+  int first_extra = 2;
+  int extras = 0;
+};
+EpilogueLayout LayoutOfEpilogue(int num_inputs, int rank_of_input2);
+
+// The program with every `in{slot}` replaced by `inner` (a program whose in0 stays in0 and whose
+// inK becomes in{inner_base + K - 1}) and every other `inJ` renamed to in{rename[J]}: how the
+// fuser folds a consumer into its producer's epilogue. Programs are checked by the caller.
+std::string ComposePrograms(absl::string_view outer, int slot, absl::string_view inner,
+                            int inner_base, const std::vector<int>& rename);
+
 }  // namespace kiln
 
 #endif  // KILN_IR_ELEMENTWISE_PROGRAM_H_

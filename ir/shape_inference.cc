@@ -85,6 +85,24 @@ absl::StatusOr<TensorType> InferWindow(const TensorType& x, const std::vector<in
   return out;
 }
 
+// FusedConv2D / FusedDense: the program parses over in0 and the extras, and every extra is an
+// f32 tensor of the result's shape or an f32 scalar.
+absl::Status ExpectEpilogue(const Node& node, const std::vector<TensorType>& in,
+                            const TensorType& out) {
+  const EpilogueLayout layout =
+      LayoutOfEpilogue(static_cast<int>(in.size()), in.size() > 2 ? in[2].rank() : 0);
+  auto program = ParseElementwiseProgram(node.GetStr("epilogue"), 1 + layout.extras);
+  if (!program.ok()) return Fail(absl::StrCat("epilogue: ", program.status().message()));
+  for (int e = 0; e < layout.extras; ++e) {
+    const TensorType& t = in[layout.first_extra + e];
+    if (t.dtype != DType::kF32 || (t.rank() != 0 && t != out)) {
+      return Fail(absl::StrCat("epilogue input in", e + 1, " ", TypeToString(t), " must be ",
+                               TypeToString(out), " or an f32 scalar"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ExpectActivation(const Node& node) {
   const std::string& act = node.GetStr("activation");
   if (act != "none" && act != "relu") {
@@ -174,9 +192,16 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return node.type;
     }
-    case OpKind::kConv2D:
     case OpKind::kFusedConv2D: {
-      if (node.op == OpKind::kFusedConv2D) KILN_RETURN_IF_ERROR(ExpectActivation(node));
+      Node conv = node;
+      conv.op = OpKind::kConv2D;
+      const bool bias = LayoutOfEpilogue(static_cast<int>(in.size()), in.size() > 2 ? in[2].rank() : 0).has_bias;
+      std::vector<TensorType> operands(in.begin(), in.begin() + (bias ? 3 : 2));
+      KILN_ASSIGN_OR_RETURN(TensorType y, InferUnchecked(conv, operands));
+      KILN_RETURN_IF_ERROR(ExpectEpilogue(node, in, y));
+      return y;
+    }
+    case OpKind::kConv2D: {
       const TensorType& x = in[0];
       const TensorType& w = in[1];
       KILN_RETURN_IF_ERROR(ExpectF32(w, "filter"));
@@ -197,8 +222,9 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
                          w.dims[3], "kernel");
     }
     case OpKind::kFusedConv2DMaxPool: {
+      KILN_RETURN_IF_ERROR(ExpectActivation(node));
       Node conv = node;
-      conv.op = OpKind::kFusedConv2D;
+      conv.op = OpKind::kConv2D;
       KILN_ASSIGN_OR_RETURN(TensorType y, InferUnchecked(conv, in));
       const auto& pool = node.GetInts("pool");
       KILN_RETURN_IF_ERROR(ExpectPair(pool, "pool"));
@@ -236,9 +262,19 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return TensorType{in[0].dtype, shape};
     }
-    case OpKind::kMatMul:
-    case OpKind::kFusedDense:
-    case OpKind::kMaskedMatMul: {
+    case OpKind::kFusedDense: {
+      Node mm = node;
+      mm.op = OpKind::kMatMul;
+      KILN_ASSIGN_OR_RETURN(TensorType y, InferUnchecked(mm, {in[0], in[1]}));
+      const EpilogueLayout layout =
+          LayoutOfEpilogue(static_cast<int>(in.size()), in.size() > 2 ? in[2].rank() : 0);
+      if (layout.has_bias && in[2] != TensorType{DType::kF32, {y.dims[1]}}) {
+        return Fail(absl::StrCat("bias ", TypeToString(in[2]), " must be f32[", y.dims[1], "]"));
+      }
+      KILN_RETURN_IF_ERROR(ExpectEpilogue(node, in, y));
+      return y;
+    }
+    case OpKind::kMatMul: {
       const TensorType& a = in[0];
       const TensorType& b = in[1];
       KILN_RETURN_IF_ERROR(ExpectF32(a, "lhs"));
@@ -256,17 +292,7 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
                                  TypeToString(b), ta ? " (lhs transposed)" : "",
                                  tb ? " (rhs transposed)" : ""));
       }
-      const TensorType out{DType::kF32, {m, n}};
-      if (node.op == OpKind::kFusedDense) {
-        KILN_RETURN_IF_ERROR(ExpectActivation(node));
-        if (in.size() == 3 && in[2] != TensorType{DType::kF32, {n}}) {
-          return Fail(absl::StrCat("bias ", TypeToString(in[2]), " must be f32[", n, "]"));
-        }
-      }
-      if (node.op == OpKind::kMaskedMatMul && in[2] != out) {
-        return Fail(absl::StrCat("mask ", TypeToString(in[2]), " must be ", TypeToString(out)));
-      }
-      return out;
+      return TensorType{DType::kF32, {m, n}};
     }
     case OpKind::kBiasAdd: {
       KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));

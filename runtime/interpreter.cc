@@ -72,8 +72,6 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::FusedConv2DMaxPool(node, in, out);
     case OpKind::kFusedDense:
       return kernels::FusedDense(node, in, out);
-    case OpKind::kMaskedMatMul:
-      return kernels::MaskedMatMul(node, in, out);
     case OpKind::kFusedMaxPool2DGrad:
       return kernels::FusedMaxPool2DGrad(node, in, out);
     case OpKind::kFusedConvPoolFilterGrad:

@@ -44,7 +44,6 @@ void Equal(const Node& node, const Inputs& in, Tensor* out);
 void FusedConv2D(const Node& node, const Inputs& in, Tensor* out);
 void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out);
 void FusedDense(const Node& node, const Inputs& in, Tensor* out);
-void MaskedMatMul(const Node& node, const Inputs& in, Tensor* out);
 void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
 void FusedConvPoolFilterGrad(const Node& node, const Inputs& in, Tensor* out);
 void RoutedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);

@@ -12,9 +12,24 @@
 namespace kiln::kernels {
 namespace {
 
-void ApplyActivation(const Node& node, Tensor* out) {
-  if (node.GetStr("activation") != "relu") return;
-  for (float& v : out->f32_span()) v = v < 0 ? 0.0f : v;
+// out = epilogue(out, extras...) elementwise (see ir/ops.def), `first_extra` the index of the
+// node input the program reads as in1.
+void ApplyEpilogue(const Node& node, const Inputs& in, int first_extra, Tensor* out) {
+  auto program = ParseElementwiseProgram(node.GetStr("epilogue"),
+                                         1 + static_cast<int>(in.size()) - first_extra);
+  KILN_CHECK(program.ok());
+  std::vector<const float*> args = {out->f32()};
+  std::vector<bool> scalar = {false};
+  for (size_t i = first_extra; i < in.size(); ++i) {
+    args.push_back(in[i]->f32());
+    scalar.push_back(in[i]->dims().empty() && !out->dims().empty());
+  }
+  EvalProgram(*program, args, scalar, out->f32(), out->size());
+}
+
+EpilogueLayout Layout(const Inputs& in) {
+  return LayoutOfEpilogue(static_cast<int>(in.size()),
+                          in.size() > 2 ? static_cast<int>(in[2]->dims().size()) : 0);
 }
 
 // out = mask > 0 ? out : 0.
@@ -54,8 +69,9 @@ void Route(const Node& pool, const Tensor& routes, const Tensor& dpool, Tensor* 
 }  // namespace
 
 void FusedConv2D(const Node& node, const Inputs& in, Tensor* out) {
-  Conv2D(node, in, out);
-  ApplyActivation(node, out);
+  const EpilogueLayout layout = Layout(in);
+  Conv2D(node, Inputs(in.begin(), in.begin() + layout.first_extra), out);
+  ApplyEpilogue(node, in, layout.first_extra, out);
 }
 
 void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out) {
@@ -66,7 +82,10 @@ void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out) {
   Tensor y(TensorType{DType::kF32,
                       {x[0], *WindowOutputSize(x[1], w[0], s[0], padding),
                        *WindowOutputSize(x[2], w[1], s[1], padding), w[3]}});
-  FusedConv2D(node, in, &y);
+  Conv2D(node, in, &y);
+  if (node.GetStr("activation") == "relu") {
+    for (float& v : y.f32_span()) v = v < 0 ? 0.0f : v;
+  }
   const Node max_pool = PoolOfWindows(node);
   const std::vector<int64_t>& pool = node.GetInts("pool");
   const Dims& yd = y.dims();
@@ -97,19 +116,15 @@ void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out) {
 }
 
 void FusedDense(const Node& node, const Inputs& in, Tensor* out) {
+  const EpilogueLayout layout = Layout(in);
   MatMul(node, {in[0], in[1]}, out);
-  if (in.size() == 3) {
+  if (layout.has_bias) {
     const int64_t n = out->dims()[1];
     const float* b = in[2]->f32();
     float* o = out->f32();
     for (int64_t i = 0; i < out->size(); ++i) o[i] += b[i % n];
   }
-  ApplyActivation(node, out);
-}
-
-void MaskedMatMul(const Node& node, const Inputs& in, Tensor* out) {
-  MatMul(node, {in[0], in[1]}, out);
-  ApplyMask(*in[2], out);
+  ApplyEpilogue(node, in, layout.first_extra, out);
 }
 
 void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {

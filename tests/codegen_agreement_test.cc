@@ -648,14 +648,25 @@ void AddSpecialValueCases(std::vector<Case>& cases) {
 // The fused groups the fusion pass creates, as IR nodes, with epilogues on odd shapes.
 void AddFusedCases(std::vector<Case>& cases) {
   for (const ConvShape& s : ConvShapes()) {
-    cases.push_back({std::string("FusedConv2D_Relu_") + s.name, kDense, [=](Builder& b) {
-                       std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
-                                                 b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
-                       if (s.bias) in.push_back(b.F32("bias", {s.cout}));
-                       Attrs a = Window({s.stride, s.stride}, s.padding);
-                       a["activation"] = AttrValue::Str("relu");
-                       b.Op(OpKind::kFusedConv2D, in, a);
-                     }});
+    // Epilogues: ReLU; a residual add then tanh; a scalar scale then sigmoid.
+    const std::vector<std::pair<const char*, const char*>> epilogues = {
+        {"Relu", "in0 relu"}, {"AddTanh", "in0 in1 add tanh"}, {"ScaleSigmoid", "in1 in0 mul sigmoid"}};
+    for (const auto& [label, program] : epilogues) {
+      const std::string e = program;
+      const bool scalar = e.find("mul") != std::string::npos;
+      const bool extra = e.find("in1") != std::string::npos;
+      cases.push_back({std::string("FusedConv2D_") + label + "_" + s.name, kDense, [=](Builder& b) {
+                         std::vector<NodeId> in = {b.F32("x", {s.n, s.h, s.w, s.cin}),
+                                                   b.F32("w", {s.kh, s.kw, s.cin, s.cout})};
+                         if (s.bias) in.push_back(b.F32("bias", {s.cout}));
+                         const Dims y = {s.n, OutSize(s.h, s.kh, s.stride, s.padding),
+                                         OutSize(s.w, s.kw, s.stride, s.padding), s.cout};
+                         if (extra) in.push_back(b.F32("extra", scalar ? Dims{} : y, -2, 2));
+                         Attrs a = Window({s.stride, s.stride}, s.padding);
+                         a["epilogue"] = AttrValue::Str(e);
+                         b.Op(OpKind::kFusedConv2D, in, a);
+                       }});
+    }
   }
   // Max pooling in the conv epilogue, keeping nothing, the conv result or the routes.
   auto conv_pool = [&](const std::string& name, const ConvShape& s, Dims pool,
@@ -751,27 +762,37 @@ void AddFusedCases(std::vector<Case>& cases) {
                 {{"pool", AttrValue::Ints(r.pool)}, {"input_shape", AttrValue::Ints(r.shape)}});
          }});
   }
-  for (const char* act : {"none", "relu"}) {
+  const std::vector<std::pair<const char*, const char*>> dense_epilogues = {
+      {"none", "in0"}, {"relu", "in0 relu"}, {"tanh", "in0 tanh"}, {"addsigmoid", "in0 in1 add sigmoid"}};
+  for (const auto& [label, program] : dense_epilogues) {
+    const std::string e = program;
     for (int tb = 0; tb < 2; ++tb) {
       cases.push_back(
-          {std::string("FusedDense_") + act + "_T0" + std::to_string(tb), kDense, [=](Builder& b) {
+          {std::string("FusedDense_") + label + "_T0" + std::to_string(tb), kDense, [=](Builder& b) {
              NodeId x = b.F32("x", {9, 21});
              NodeId w = b.F32("w", tb ? Dims{37, 21} : Dims{21, 37});
-             b.Op(OpKind::kFusedDense, {x, w, b.F32("bias", {37})},
+             std::vector<NodeId> in = {x, w, b.F32("bias", {37})};
+             if (e.find("in1") != std::string::npos) in.push_back(b.F32("extra", {9, 37}));
+             b.Op(OpKind::kFusedDense, in,
                   {{"transpose_a", AttrValue::Int(0)},
                    {"transpose_b", AttrValue::Int(tb)},
-                   {"activation", AttrValue::Str(act)}});
+                   {"epilogue", AttrValue::Str(e)}});
            }});
     }
   }
-  for (int ta = 0; ta < 2; ++ta) {
-    cases.push_back(
-        {"MaskedMatMul_T" + std::to_string(ta) + "1", kDense, [=](Builder& b) {
-           NodeId a = b.F32("a", ta ? Dims{13, 11} : Dims{11, 13});
-           NodeId c = b.F32("b", {19, 13});
-           b.Op(OpKind::kMaskedMatMul, {a, c, b.F32("y", {11, 19})},
-                {{"transpose_a", AttrValue::Int(ta)}, {"transpose_b", AttrValue::Int(1)}});
-         }});
+  // The backward matmul masked by the forward activation (no bias; y is the extra).
+  for (const char* mask : {"relu_grad", "tanh_grad", "sigmoid_grad"}) {
+    for (int ta = 0; ta < 2; ++ta) {
+      cases.push_back({std::string("FusedDense_Mask_") + mask + "_T" + std::to_string(ta) + "1",
+                       kDense, [=](Builder& b) {
+                         NodeId a = b.F32("a", ta ? Dims{13, 11} : Dims{11, 13});
+                         NodeId c = b.F32("b", {19, 13});
+                         b.Op(OpKind::kFusedDense, {a, c, b.F32("y", {11, 19})},
+                              {{"transpose_a", AttrValue::Int(ta)},
+                               {"transpose_b", AttrValue::Int(1)},
+                               {"epilogue", AttrValue::Str(std::string("in1 in0 ") + mask)}});
+                       }});
+    }
   }
   for (const char* padding : {"valid", "same"}) {
     cases.push_back(

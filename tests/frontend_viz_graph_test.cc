@@ -28,7 +28,7 @@ Graph FusedGraph() {
   auto conv = g.AddOp(OpKind::kFusedConv2D, "conv", {x, w, b},
                       {{"strides", AttrValue::Ints({1, 1})},
                        {"padding", AttrValue::Str("valid")},
-                       {"activation", AttrValue::Str("relu")}});
+                       {"epilogue", AttrValue::Str("in0 relu")}});
   EXPECT_TRUE(conv.ok()) << conv.status();
   auto sum = g.AddOp(OpKind::kElementwise, "sum", {*conv, other},
                      {{"program", AttrValue::Str("in0 in1 add relu")}});
@@ -44,7 +44,7 @@ TEST(DotTest, FusedGroupsAreClustersOfTheirOps) {
   EXPECT_THAT(dot, HasSubstr("label=\"conv\\nFusedConv2D\\nf32[1,3,3,2]\""));
   EXPECT_THAT(dot, HasSubstr("n4_0 [label=\"Conv2D\""));
   EXPECT_THAT(dot, HasSubstr("n4_1 [label=\"BiasAdd\""));
-  EXPECT_THAT(dot, HasSubstr("n4_2 [label=\"Relu\""));
+  EXPECT_THAT(dot, HasSubstr("n4_2 [label=\"relu\""));
   EXPECT_THAT(dot, HasSubstr("n4_0 -> n4_1;"));
   EXPECT_THAT(dot, HasSubstr("n4_1 -> n4_2;"));
   EXPECT_THAT(dot, HasSubstr("n0 -> n4_0;"));  // x and w feed the convolution,

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -311,11 +312,62 @@ TEST(PassesFuse, Conv2DReluBecomesFusedConv2D) {
   const Node& y = Named(g, "y");
   EXPECT_EQ(y.op, OpKind::kFusedConv2D);
   EXPECT_THAT(InputNames(g, "y"), ElementsAre("x", "w", "b"));
-  EXPECT_EQ(y.GetStr("activation"), "relu");
+  EXPECT_EQ(y.GetStr("epilogue"), "in0 relu");
   EXPECT_EQ(y.GetStr("padding"), "same");
   EXPECT_EQ(y.GetInts("strides"), (Dims{2, 2}));
   EXPECT_EQ(g.Find("c"), -1);
   EXPECT_THAT(OutputNames(g), ElementsAre("y"));
+}
+
+TEST(PassesFuse, AnyActivationJoinsTheConvEpilogue) {
+  for (const char* act : {"Tanh", "Sigmoid"}) {
+    Graph g = Fused(absl::StrCat(R"(
+    %x = Input() : f32[1,4,4,1]
+    %w = Parameter() {trainable=1} : f32[3,3,1,2]
+    %b = Parameter() {trainable=1} : f32[2]
+    %c = Conv2D(%x, %w, %b) {padding="same", strides=[1,1]} : f32[1,4,4,2]
+    %y = )", act, R"((%c) : f32[1,4,4,2]
+    outputs(%y))"));
+    const Node& y = Named(g, "y");
+    EXPECT_EQ(y.op, OpKind::kFusedConv2D);
+    EXPECT_THAT(InputNames(g, "y"), ElementsAre("x", "w", "b"));
+    EXPECT_EQ(y.GetStr("epilogue"), absl::StrCat("in0 ", absl::AsciiStrToLower(act)));
+  }
+}
+
+// A residual block's tail: relu(h + conv(...)) is one conv kernel; h is an extra input.
+TEST(PassesFuse, ResidualAddAndReluJoinTheConvEpilogue) {
+  Graph g = Fused(R"(
+    %h = Input() : f32[1,4,4,2]
+    %w = Parameter() {trainable=1} : f32[3,3,2,2]
+    %b = Parameter() {trainable=1} : f32[2]
+    %c = Conv2D(%h, %w, %b) {padding="same", strides=[1,1]} : f32[1,4,4,2]
+    %s = Add(%h, %c) : f32[1,4,4,2]
+    %y = Relu(%s) : f32[1,4,4,2]
+    outputs(%y))");
+  const Node& y = Named(g, "y");
+  EXPECT_EQ(y.op, OpKind::kFusedConv2D);
+  EXPECT_THAT(InputNames(g, "y"), ElementsAre("h", "w", "b", "h"));
+  EXPECT_EQ(y.GetStr("epilogue"), "in1 in0 add relu");
+  EXPECT_EQ(g.Find("c"), -1);
+  EXPECT_EQ(g.Find("s"), -1);
+}
+
+// Scaling by a scalar and a gradient mask of another activation, on a matmul without bias.
+TEST(PassesFuse, ScalarScaleAndSigmoidMaskJoinTheMatMulEpilogue) {
+  Graph g = Fused(R"(
+    %y = Input() : f32[4,5]
+    %dz = Input() : f32[4,3]
+    %k = Constant() {value=[0.5]} : f32[]
+    %w = Parameter() {trainable=1} : f32[5,3]
+    %mm = MatMul(%dz, %w) {transpose_a=0, transpose_b=1} : f32[4,5]
+    %s = Mul(%mm, %k) : f32[4,5]
+    %g = SigmoidGrad(%y, %s) : f32[4,5]
+    outputs(%g))");
+  const Node& n = Named(g, "g");
+  EXPECT_EQ(n.op, OpKind::kFusedDense);
+  EXPECT_THAT(InputNames(g, "g"), ElementsAre("dz", "w", "k", "y"));
+  EXPECT_EQ(n.GetStr("epilogue"), "in2 in0 in1 mul sigmoid_grad");
 }
 
 TEST(PassesFuse, Conv2DWithoutBiasFuses) {
@@ -404,7 +456,7 @@ TEST(PassesFuse, MatMulBiasAddBecomesFusedDense) {
   const Node& d = Named(g, "d");
   EXPECT_EQ(d.op, OpKind::kFusedDense);
   EXPECT_THAT(InputNames(g, "d"), ElementsAre("a", "w", "bias"));
-  EXPECT_EQ(d.GetStr("activation"), "none");
+  EXPECT_EQ(d.GetStr("epilogue"), "in0");
   EXPECT_EQ(d.GetInt("transpose_a"), 0);
   EXPECT_EQ(d.GetInt("transpose_b"), 1);
   EXPECT_EQ(g.Find("mm"), -1);
@@ -417,7 +469,7 @@ TEST(PassesFuse, MatMulBiasAddReluBecomesFusedDenseRelu) {
   const Node& r = Named(g, "r");
   EXPECT_EQ(r.op, OpKind::kFusedDense);
   EXPECT_THAT(InputNames(g, "r"), ElementsAre("a", "w", "bias"));
-  EXPECT_EQ(r.GetStr("activation"), "relu");
+  EXPECT_EQ(r.GetStr("epilogue"), "in0 relu");
   EXPECT_EQ(r.GetInt("transpose_b"), 1);
   EXPECT_EQ(g.Find("mm"), -1);
   EXPECT_EQ(g.Find("d"), -1);
@@ -430,7 +482,7 @@ TEST(PassesFuse, DenseOutputKeepsReluSeparate) {
     %r = Relu(%d) : f32[4,5]
     outputs(%r, %d))");
   EXPECT_EQ(Named(g, "d").op, OpKind::kFusedDense);
-  EXPECT_EQ(Named(g, "d").GetStr("activation"), "none");
+  EXPECT_EQ(Named(g, "d").GetStr("epilogue"), "in0");
   EXPECT_EQ(Named(g, "r").op, OpKind::kRelu);
   EXPECT_THAT(InputNames(g, "r"), ElementsAre("d"));
 }
@@ -444,7 +496,7 @@ TEST(PassesFuse, SharedMatMulNotAbsorbed) {
   EXPECT_EQ(Named(g, "d").op, OpKind::kBiasAdd);
 }
 
-TEST(PassesFuse, ReluGradOfMatMulBecomesMaskedMatMul) {
+TEST(PassesFuse, ReluGradOfMatMulJoinsTheMatMulEpilogue) {
   Graph g = Fused(R"(
     %y = Input() : f32[4,5]
     %dz = Input() : f32[4,3]
@@ -453,8 +505,9 @@ TEST(PassesFuse, ReluGradOfMatMulBecomesMaskedMatMul) {
     %g = ReluGrad(%y, %mm) : f32[4,5]
     outputs(%g))");
   const Node& n = Named(g, "g");
-  EXPECT_EQ(n.op, OpKind::kMaskedMatMul);
+  EXPECT_EQ(n.op, OpKind::kFusedDense);
   EXPECT_THAT(InputNames(g, "g"), ElementsAre("dz", "w", "y"));
+  EXPECT_EQ(n.GetStr("epilogue"), "in1 in0 relu_grad");
   EXPECT_EQ(n.GetInt("transpose_a"), 0);
   EXPECT_EQ(n.GetInt("transpose_b"), 1);
   EXPECT_EQ(g.Find("mm"), -1);
@@ -812,17 +865,18 @@ TEST(PassesPipeline, RunsEveryStageInOrderAndVerifies) {
   EXPECT_THAT(OutputNames(g), ElementsAre("out"));
   EXPECT_EQ(Named(g, "y").op, OpKind::kFusedConv2D);
   EXPECT_THAT(InputNames(g, "y"), ElementsAre("x", "w", "b"));  // Identity reshape gone.
-  EXPECT_EQ(Named(g, "d").op, OpKind::kFusedDense);
   const Node& out = Named(g, "out");
   ASSERT_EQ(out.op, OpKind::kElementwise) << PrintGraph(g);
-  // x*1 is gone and the two Tanhs are one node; read twice, it is not absorbed but is the
-  // program's single input.
+  // x*1 is gone and the two Tanhs are one node, which joined the dense layer's epilogue; read
+  // twice, it is not absorbed into the program but is its single input.
   ASSERT_EQ(out.inputs.size(), 1u);
   EXPECT_EQ(out.GetStr("program"), "in0 in0 add sigmoid");
   const Node& tanh = g.node(out.inputs[0]);
-  EXPECT_EQ(tanh.op, OpKind::kTanh);
-  EXPECT_THAT(InputNames(g, tanh.name), ElementsAre("d"));
+  EXPECT_EQ(tanh.op, OpKind::kFusedDense);
+  EXPECT_EQ(tanh.GetStr("epilogue"), "in0 tanh");
+  EXPECT_THAT(InputNames(g, tanh.name), ElementsAre("flat", "dw", "db"));
   EXPECT_NE(g.Find("t1") >= 0, g.Find("t2") >= 0);
+  EXPECT_EQ(g.Find("d"), -1);
   EXPECT_EQ(g.Find("unused"), -1);
   EXPECT_EQ(g.Find("scaled"), -1);
   EXPECT_EQ(g.Find("one"), -1);

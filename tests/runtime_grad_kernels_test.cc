@@ -284,8 +284,10 @@ TEST(RoutedMaxPoolGrad, MatchesFusedMaxPoolGradOnKeptRoutes) {
   Tensor x = PseudoTensor({2, 7, 5, 3}, seed++);
   Tensor w = PseudoTensor({2, 2, 3, 4}, seed++);
   Attrs conv = ConvAttrs(1, 1, "valid");
+  Attrs fused = conv;
+  fused["epilogue"] = AttrValue::Str("in0 relu");
+  Tensor y = EvalOp(OpKind::kFusedConv2D, {{"x", x}, {"w", w}}, fused);  // [2, 6, 4, 4]
   conv["activation"] = AttrValue::Str("relu");
-  Tensor y = EvalOp(OpKind::kFusedConv2D, {{"x", x}, {"w", w}}, conv);  // [2, 6, 4, 4]
   Attrs fwd = conv;
   fwd["pool"] = AttrValue::Ints({2, 2});
   fwd["keep"] = AttrValue::Str("routes");

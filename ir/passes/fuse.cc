@@ -43,39 +43,60 @@ class Fuser {
  private:
   bool FusePatterns(NodeId id) {
     Node& n = g_.mutable_node(id);
-    if (n.op == OpKind::kRelu && Absorbable(n.inputs[0], OpKind::kConv2D)) {
-      const Node conv = g_.node(n.inputs[0]);
-      Rewrite(n, OpKind::kFusedConv2D, conv.inputs,
-              {{"strides", conv.attrs.at("strides")},
-               {"padding", conv.attrs.at("padding")},
-               {"activation", AttrValue::Str("relu")}});
-      return true;
-    }
     if (n.op == OpKind::kBiasAdd && Absorbable(n.inputs[0], OpKind::kMatMul)) {
       const Node mm = g_.node(n.inputs[0]);
       std::vector<NodeId> inputs = {mm.inputs[0], mm.inputs[1], n.inputs[1]};
       Rewrite(n, OpKind::kFusedDense, inputs,
               {{"transpose_a", mm.attrs.at("transpose_a")},
                {"transpose_b", mm.attrs.at("transpose_b")},
-               {"activation", AttrValue::Str("none")}});
+               {"epilogue", AttrValue::Str("in0")}});
       return true;
     }
-    if (n.op == OpKind::kRelu && Absorbable(n.inputs[0], OpKind::kFusedDense) &&
-        g_.node(n.inputs[0]).GetStr("activation") == "none") {
-      Node dense = g_.node(n.inputs[0]);
-      dense.attrs["activation"] = AttrValue::Str("relu");
-      Rewrite(n, OpKind::kFusedDense, dense.inputs, dense.attrs);
-      return true;
-    }
-    if (n.op == OpKind::kReluGrad && Absorbable(n.inputs[1], OpKind::kMatMul)) {
-      const Node mm = g_.node(n.inputs[1]);
-      Rewrite(n, OpKind::kMaskedMatMul, {mm.inputs[0], mm.inputs[1], n.inputs[0]}, mm.attrs);
-      return true;
-    }
+    if (FuseEpilogue(id)) return true;
     if (n.op == OpKind::kReluGrad && Absorbable(n.inputs[1], OpKind::kMaxPool2DGrad) &&
         g_.node(n.inputs[1]).inputs[0] == n.inputs[0]) {
       const Node pool = g_.node(n.inputs[1]);
       Rewrite(n, OpKind::kFusedMaxPool2DGrad, pool.inputs, pool.attrs);
+      return true;
+    }
+    return false;
+  }
+
+  // An elementwise op (any activation, its gradient mask, a residual Add, a scaling) whose
+  // operand is a contraction only it reads (Conv2D, MatMul, or one already fused) joins that
+  // contraction's epilogue: the op's other operands become extra inputs, its program is
+  // composed with the epilogue so far, and the op's node becomes the fused contraction.
+  bool FuseEpilogue(NodeId id) {
+    Node& n = g_.mutable_node(id);
+    auto kind = ElementwiseKindOf(n.op);
+    if (!kind.ok() || n.type.dtype != DType::kF32) return false;
+    for (int slot = 0; slot < static_cast<int>(n.inputs.size()); ++slot) {
+      const Node& p = g_.node(n.inputs[slot]);
+      const bool conv = p.op == OpKind::kConv2D || p.op == OpKind::kFusedConv2D;
+      const bool dense = p.op == OpKind::kMatMul || p.op == OpKind::kFusedDense;
+      if ((!conv && !dense) || uses_[p.id] != 1 || p.type != n.type) continue;
+      const bool fused = p.op == OpKind::kFusedConv2D || p.op == OpKind::kFusedDense;
+      const int rank2 = p.inputs.size() > 2 ? g_.node(p.inputs[2]).type.rank() : 0;
+      const EpilogueLayout layout =
+          fused ? LayoutOfEpilogue(static_cast<int>(p.inputs.size()), rank2)
+                : EpilogueLayout{p.inputs.size() > 2, static_cast<int>(p.inputs.size()), 0};
+      std::vector<NodeId> inputs = p.inputs;
+      std::vector<int> rename(n.inputs.size(), -1);
+      for (int j = 0; j < static_cast<int>(n.inputs.size()); ++j) {
+        if (j == slot) continue;
+        auto it = std::find(inputs.begin() + layout.first_extra, inputs.end(), n.inputs[j]);
+        rename[j] = static_cast<int>(it - inputs.begin()) - layout.first_extra + 1;
+        if (it == inputs.end()) inputs.push_back(n.inputs[j]);
+      }
+      if (inputs.size() > 8) continue;
+      std::string outer;
+      for (int j = 0; j < static_cast<int>(n.inputs.size()); ++j) absl::StrAppend(&outer, "in", j, " ");
+      absl::StrAppend(&outer, ElementwiseToken(*kind));
+      const std::string inner = fused ? p.GetStr("epilogue") : "in0";
+      Attrs attrs = p.attrs;
+      attrs.erase("epilogue");
+      attrs["epilogue"] = AttrValue::Str(ComposePrograms(outer, slot, inner, 1, rename));
+      Rewrite(n, conv ? OpKind::kFusedConv2D : OpKind::kFusedDense, inputs, attrs);
       return true;
     }
     return false;
@@ -203,7 +224,11 @@ class Fuser {
       return false;
     }
     const Node conv = g_.node(pool.inputs[0]);
-    if (conv.op != OpKind::kFusedConv2D) return false;
+    // Pooling at the conv tile keeps ReLU routes: the epilogue must be exactly the ReLU.
+    if (conv.op != OpKind::kFusedConv2D || conv.GetStr("epilogue") != "in0 relu" ||
+        conv.inputs.size() > 3) {
+      return false;
+    }
     // Live readers of the conv result besides the pool: FusedConvPoolFilterGrad nodes over the
     // same windows can take the routes instead; any other reader needs the conv result.
     std::vector<NodeId> routed;
@@ -227,6 +252,8 @@ class Fuser {
     }
     const bool routes = !routed.empty() && !read_elsewhere;
     Attrs attrs = conv.attrs;
+    attrs.erase("epilogue");
+    attrs["activation"] = AttrValue::Str("relu");
     attrs["pool"] = pool.attrs.at("pool");
     attrs["keep"] = AttrValue::Str(routes ? "routes" : read_elsewhere ? "conv" : "none");
     auto fused = g_.AddOp(OpKind::kFusedConv2DMaxPool, g_.UniqueName(conv.name + "/with_pool"),
