@@ -80,8 +80,8 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   const int lanes = kb.lanes();
   const bool rows_leave = NeedsCheck(g.in_h, g.out_h, g.kh, g.sh, g.ph);
   const int64_t vectors = (g.out_c + lanes - 1) / lanes;
-  const int64_t cb = std::min<int64_t>(vectors, 4);
-  const int64_t rb = std::min<int64_t>(std::max<int64_t>(24 / cb, 1), g.out_w);
+  const RegisterTile tile = ChooseRegisterTile(kb.target(), vectors, g.out_w);
+  const int64_t cb = tile.vectors, rb = tile.rows;
   const int64_t pooled_h = pool.h ? g.out_h / pool.h : 0;
   const int64_t pooled_w = pool.h ? g.out_w / pool.w : 0;
   // Rows below the last window are computed only to be kept.
@@ -98,12 +98,13 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   // Where the conv rows go: the output, after the pooled result (keep_conv); else a stack tile
   // of one task's rows, or (too big for the stack) a scratch buffer.
   const int64_t tile_floats = rows_per_task * g.out_w * g.out_c;
-  const bool tile_on_stack = pool.h && !pool.keep_conv && tile_floats <= 16384;
+  const bool tile_on_stack =
+      pool.h && !pool.keep_conv && tile_floats * 4 <= kb.target().l2_bytes / 16;
   const int conv_scratch = pool.h && !pool.keep_conv && !tile_on_stack
                                ? l.NewScratch(g.n * g.out_h * g.out_w * g.out_c)
                                : -1;
   l.BeginKernel(node, pool.h ? "conv_pool" : "conv", g.n * groups,
-                std::max<int64_t>(1, 400000 / (row_flops * rows_per_task)), flops);
+                GrainFor(kb.target(), row_flops * rows_per_task), flops);
   Value* in = kb.Buffer(in_slot);
   Value* filter = kb.Buffer(filter_slot);
   Value* bias = bias_slot >= 0 ? kb.Buffer(bias_slot) : nullptr;

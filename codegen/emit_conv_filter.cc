@@ -41,20 +41,22 @@ void EmitConv2DBackpropFilter(Lowering& l, const Node& node) {
   const bool check_w = NeedsCheck(x[2], dy[2], dw[1], win.sw, win.pw);
   const int lanes = l.kb().lanes();
   const int64_t vectors = (dw[3] + lanes - 1) / lanes;
-  const int64_t cb = std::min<int64_t>(vectors, 4);
   const int64_t combos = dw[0] * dw[1] * dw[2];
-  const int64_t rb = std::min<int64_t>(std::max<int64_t>(24 / cb, 1), combos);
-  const int64_t rows_fit = std::max<int64_t>(1, 4096 / dw[3]);  // 16 KiB of dw rows.
+  const TargetInfo& target = l.kb().target();
+  const RegisterTile tile = ChooseRegisterTile(target, vectors, combos);
+  const int64_t cb = tile.vectors, rb = tile.rows;
+  // A task's dw rows take a third of L1, the chunk of dy rows streamed past them two thirds.
+  const int64_t rows_fit = std::max<int64_t>(1, target.l1_bytes / 3 / 4 / dw[3]);
   const int64_t group = std::min<int64_t>(combos, rb * std::max<int64_t>(1, rows_fit / rb));
   const int64_t groups = (combos + group - 1) / group;
   const int64_t sub_blocks = (group + rb - 1) / rb;
   const int64_t dw_size = NumElements(dw);
-  // Rows of dy per chunk: about 32 KiB of dy.
-  const int64_t chunk_rows = std::max<int64_t>(1, 8192 / (dy[2] * dy[3]));
-  const bool per_image = dy[0] > 1 && dy[0] * dw_size * 4 <= (int64_t{2} << 20);
+  const int64_t chunk_rows = std::max<int64_t>(1, target.l1_bytes * 2 / 3 / 4 / (dy[2] * dy[3]));
+  // Per-image partials while they all fit in two L2s; else blocks of images that fit one L2.
+  const bool per_image = dy[0] > 1 && dy[0] * dw_size * 4 <= 2 * target.l2_bytes;
   const int64_t image_bytes = (x[1] * x[2] * x[3] + dy[1] * dy[2] * dy[3]) * 4;
   const int64_t images_per_part =
-      per_image ? 1 : std::clamp<int64_t>((int64_t{1} << 20) / image_bytes, 1, dy[0]);
+      per_image ? 1 : std::clamp<int64_t>(target.l2_bytes / image_bytes, 1, dy[0]);
   const int64_t parts = (dy[0] + images_per_part - 1) / images_per_part;
   const bool split = parts > 1;
   const int partial_slot = split ? l.NewScratch(parts * dw_size) : -1;
@@ -248,7 +250,7 @@ void EmitSumOfPartials(Lowering& l, const Node& node, const char* suffix, int pa
                        int64_t count, int64_t size) {
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  const int64_t chunk = 1024;
+  const int64_t chunk = ElementwiseChunk(kb.target());
   l.BeginKernel(node, suffix, (size + chunk - 1) / chunk, 1, count * size);
   Value* partial = kb.Buffer(partial_slot);
   Value* dst = l.Out(node);

@@ -35,11 +35,11 @@ void EmitConvPoolFilterGrad(Lowering& l, const Node& node) {
   auto& b = kb.b();
   const int lanes = kb.lanes();
   const int64_t vectors = (channels + lanes - 1) / lanes;
-  const int64_t cb = std::min<int64_t>(vectors, 4);
   // Register blocks of rb combos (kh, kw, ci) x cb vectors, as even as the combos allow.
   const int64_t combos = fs[0] * fs[1] * fs[2];
-  const int64_t sub_blocks =
-      (combos + std::max<int64_t>(24 / cb, 1) - 1) / std::max<int64_t>(24 / cb, 1);
+  const RegisterTile regs = ChooseRegisterTile(kb.target(), vectors, combos);
+  const int64_t cb = regs.vectors;
+  const int64_t sub_blocks = (combos + regs.rows - 1) / regs.rows;
   const int64_t rb = (combos + sub_blocks - 1) / sub_blocks;
   const int64_t dw_size = combos * channels;
   const int64_t part = dw_size + channels;

@@ -8,16 +8,19 @@
 namespace kiln::codegen {
 namespace {
 
-constexpr int64_t kChunk = 8192;  // Elements per task.
+// Elements per task (codegen/schedule.h); kernels of one module share a target.
+int64_t Chunk(const Lowering& l) { return ElementwiseChunk(l.target()); }
 
-int64_t Tasks(int64_t n) { return std::max<int64_t>((n + kChunk - 1) / kChunk, 1); }
+int64_t Tasks(const Lowering& l, int64_t n) {
+  return std::max<int64_t>((n + Chunk(l) - 1) / Chunk(l), 1);
+}
 
 // for i in this task's slice of [0, n): body(i)
 void ForElements(Lowering& l, int64_t n, const std::function<void(llvm::Value*)>& body) {
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(kChunk));
-  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(kChunk));
+  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(Chunk(l)));
+  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(Chunk(l)));
   hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(n)), kb.I(n), hi);
   kb.For(lo, hi, 1, body);
 }
@@ -37,7 +40,7 @@ llvm::Value* IntDiv(llvm::IRBuilder<>& b, llvm::Value* a, llvm::Value* d) {
 void EmitScalarBinary(Lowering& l, const Node& node) {
   const int64_t n = NumElements(node.type.dims);
   const bool i32 = l.input(node, 0).type.dtype == DType::kI32;
-  l.BeginKernel(node, "eltwise_scalar", Tasks(n), 1);
+  l.BeginKernel(node, "eltwise_scalar", Tasks(l, n), 1);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   std::vector<llvm::Value*> in = {l.In(node, 0), l.In(node, 1)};
@@ -72,7 +75,7 @@ void EmitScalarBinary(Lowering& l, const Node& node) {
   l.EndKernel();
 }
 
-// The loop skeleton for f32 elementwise work: each task covers kChunk elements in vectors of the
+// The loop skeleton for f32 elementwise work: each task covers Chunk(l) elements in vectors of the
 // target's width; the last vector of the tensor is masked. `program` runs on vectors through
 // EmitElement, its rank-0 inputs splatted.
 void EmitProgramKernel(Lowering& l, const Node& node, const std::vector<ElementwiseInstr>& program,
@@ -80,7 +83,7 @@ void EmitProgramKernel(Lowering& l, const Node& node, const std::vector<Elementw
   const int64_t n = NumElements(node.type.dims);
   double ops = 0;
   for (const ElementwiseInstr& instr : program) ops += instr.kind != ElementwiseInstr::kInput;
-  l.BeginKernel(node, suffix, Tasks(n), 1, static_cast<double>(n) * ops);
+  l.BeginKernel(node, suffix, Tasks(l, n), 1, static_cast<double>(n) * ops);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   const int lanes = kb.lanes();
@@ -106,12 +109,12 @@ void EmitProgramKernel(Lowering& l, const Node& node, const std::vector<Elementw
     kb.VStore(stack.back(), out, i, valid);
   };
   const int64_t full = n - n % lanes;
-  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(kChunk));
-  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(kChunk));
+  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(Chunk(l)));
+  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(Chunk(l)));
   hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(full)), kb.I(full), hi);
   kb.For(lo, hi, lanes, [&](llvm::Value* i) { body(i, lanes); });
   if (full < n) {
-    kb.If(b.CreateICmpSGE(b.CreateMul(kb.task_end(), kb.I(kChunk)), kb.I(n)),
+    kb.If(b.CreateICmpSGE(b.CreateMul(kb.task_end(), kb.I(Chunk(l))), kb.I(n)),
           [&] { body(kb.I(full), static_cast<int>(n - full)); });
   }
   l.EndKernel();
@@ -139,7 +142,7 @@ void EmitBiasAdd(Lowering& l, const Node& node) {
   const int64_t n = NumElements(node.type.dims);
   const int64_t c = node.type.dims.back();
   const int64_t rows = n / c;
-  const int64_t rows_per_task = std::max<int64_t>(kChunk / c, 1);
+  const int64_t rows_per_task = std::max<int64_t>(Chunk(l) / c, 1);
   l.BeginKernel(node, "bias", (rows + rows_per_task - 1) / rows_per_task, 1, n);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
@@ -181,7 +184,7 @@ void EmitBroadcast(Lowering& l, const Node& node) {
   }
   const int64_t n = NumElements(out_dims);
   const bool i32 = node.type.dtype == DType::kI32;
-  l.BeginKernel(node, "broadcast", Tasks(n), 1);
+  l.BeginKernel(node, "broadcast", Tasks(l, n), 1);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   llvm::Value* in = l.In(node, 0);
@@ -244,7 +247,7 @@ void EmitAdamUpdate(KernelBuilder& kb, const AdamStep& s, llvm::Value* g, llvm::
 void EmitUpdate(Lowering& l, const Node& node) {
   const Node& param = l.input(node, 0);
   const int64_t n = NumElements(param.type.dims);
-  l.BeginKernel(node, "update", Tasks(n), 1, static_cast<double>(n));
+  l.BeginKernel(node, "update", Tasks(l, n), 1, static_cast<double>(n));
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   llvm::Value* p = l.In(node, 0);

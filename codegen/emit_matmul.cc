@@ -28,8 +28,8 @@ void EmitMatMul(Lowering& l, const Node& node) {
   auto& b = kb.b();
   const int lanes = kb.lanes();
   const int64_t vectors = (n + lanes - 1) / lanes;
-  const int64_t cb = std::min<int64_t>(vectors, 4);
-  const int64_t rb = std::min<int64_t>(24 / cb, m);
+  const RegisterTile tile = ChooseRegisterTile(kb.target(), vectors, m);
+  const int64_t cb = tile.vectors, rb = tile.rows;
   const int64_t row_blocks = (m + rb - 1) / rb, col_blocks = (vectors + cb - 1) / cb;
   const double flops = 2.0 * m * n * k;
   // Adam: contiguous runs of blocks per thread keep its streams of p, m and v sequential.

@@ -1,5 +1,6 @@
 #include "codegen/jit_compiler.h"
 
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -10,6 +11,8 @@
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/ThreadSafeModule.h"
 #include "llvm/IR/Verifier.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
@@ -73,10 +76,34 @@ absl::StatusOr<std::unique_ptr<JitCompiler>> JitCompiler::Create(int threads) {
   if (!jtmb_or.ok()) return jtmb_or.status();
   llvm::orc::JITTargetMachineBuilder jtmb = std::move(*jtmb_or);
   jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  // KILN_TARGET_CPU compiles for another CPU the host can run (x86-64-v3 for AVX2 with 16
+  // vector registers, say), with that CPU's own features and vector width.
+  const char* target_cpu = std::getenv("KILN_TARGET_CPU");
+  if (target_cpu != nullptr && *target_cpu != '\0' && std::string(target_cpu) != "native") {
+    std::string error;
+    const std::string triple = jtmb.getTargetTriple().str();
+    const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, error);
+    std::unique_ptr<llvm::MCSubtargetInfo> sti(
+        target ? target->createMCSubtargetInfo(triple, target_cpu, "") : nullptr);
+    if (!sti || !sti->isCPUStringValid(target_cpu)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "KILN_TARGET_CPU: unknown CPU '", target_cpu, "' (LLVM names such as x86-64-v3)"));
+    }
+    for (const char* feature : {"avx512f", "avx2", "fma", "avx"}) {
+      if (sti->checkFeatures(absl::StrCat("+", feature)) && !host.lookup(feature)) {
+        return absl::InvalidArgumentError(absl::StrCat("KILN_TARGET_CPU: '", target_cpu,
+                                                       "' needs ", feature, ", which this CPU lacks"));
+      }
+    }
+    jtmb.setCPU(target_cpu);
+    jtmb.getFeatures() = llvm::SubtargetFeatures();
+    c->vector_lanes_ = sti->checkFeatures("+avx512f") ? 16 : 8;
+  } else {
+    c->vector_lanes_ = host.lookup("avx512f") ? 16 : 8;
+  }
   c->cpu_ = jtmb.getCPU();
   c->features_ = jtmb.getFeatures().getString();
-  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
-  c->vector_lanes_ = host.lookup("avx512f") ? 16 : 8;
   c->jtmb_ = std::make_unique<llvm::orc::JITTargetMachineBuilder>(jtmb);
   auto jit = Take(llvm::orc::LLJITBuilder()
                       .setJITTargetMachineBuilder(std::move(jtmb))

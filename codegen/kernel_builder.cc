@@ -11,7 +11,8 @@ KernelBuilder::KernelBuilder(llvm::Module& module, std::string cpu, std::string 
       b_(module.getContext()),
       cpu_(std::move(cpu)),
       features_(std::move(features)),
-      lanes_(lanes) {
+      lanes_(lanes),
+      target_(MakeTargetInfo(lanes)) {
   // FMA contraction only: results stay close to the interpreter's, and reductions keep their
   // order (so they do not depend on the thread count).
   llvm::FastMathFlags fmf;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/schedule.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Module.h"
 
@@ -28,6 +29,8 @@ class KernelBuilder {
   llvm::IRBuilder<>& b() { return b_; }
   llvm::LLVMContext& ctx() { return module_.getContext(); }
   int lanes() const { return lanes_; }
+  // What schedules are chosen from: lanes, vector registers, cache sizes.
+  const TargetInfo& target() const { return target_; }
 
   // Starts a new kernel function; the builder is left in its entry block. End() closes it.
   void Begin(const std::string& name);
@@ -84,6 +87,7 @@ class KernelBuilder {
   llvm::IRBuilder<> b_;
   std::string cpu_, features_;
   int lanes_;
+  TargetInfo target_;
   llvm::Function* fn_ = nullptr;
   llvm::Value* table_ = nullptr;
   llvm::Value* begin_ = nullptr;

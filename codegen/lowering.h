@@ -22,6 +22,8 @@ class Lowering {
       : builders_(std::move(builders)), graph_(graph) {}
 
   KernelBuilder& kb() { return *builders_[current_]; }
+  // The target every builder compiles for (one per compile).
+  const TargetInfo& target() const { return builders_[0]->target(); }
   const Graph& graph() const { return graph_; }
   const Node& input(const Node& node, int i) const { return graph_.node(node.inputs[i]); }
   const Dims& dims(const Node& node) const { return node.type.dims; }

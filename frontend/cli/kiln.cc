@@ -1,6 +1,7 @@
 // The `kiln` command-line tool: `kiln <command> [flags]`. Flags are defined here so `--help` lists
 // them; the commands live in commands_*.cc.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -64,7 +65,8 @@ ABSL_FLAG(std::string, torch_script, "",
           "bench --vs-torch: path of bench/torch_peer.py (default: found next to kiln)");
 // export: ahead-of-time compilation (issue 6); it also uses --out (the folder) and --batch.
 ABSL_FLAG(std::string, target_cpu, "",
-          "export: LLVM CPU name to compile for, e.g. x86-64-v3 (default: the host's, as the JIT)");
+          "LLVM CPU name to compile for, e.g. x86-64-v3 (AVX2): export's object file, or any "
+          "command's JIT (as KILN_TARGET_CPU does; default: the host's)");
 // Saved models and checkpoints (issue 6).
 ABSL_FLAG(std::string, save, "", "train: save the trained model to this .kiln file");
 ABSL_FLAG(std::string, checkpoint_dir, "",
@@ -221,6 +223,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "kiln %s: %s\n", name.c_str(), bad);
         return 2;
       }
+      // --target-cpu: export compiles for it; every other command's JIT does too (for trying
+      // another CPU's schedules, such as AVX2's, on this machine).
+      const std::string target_cpu = absl::GetFlag(FLAGS_target_cpu);
+      if (!target_cpu.empty() && name != "export") setenv("KILN_TARGET_CPU", target_cpu.c_str(), 1);
       if (command.run_sub) return command.run_sub(rest.size() > 1 ? rest[1] : "");
       return command.run();
     }
