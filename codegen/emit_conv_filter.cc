@@ -250,28 +250,36 @@ void EmitSumOfPartials(Lowering& l, const Node& node, const char* suffix, int pa
                        int64_t count, int64_t size) {
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
-  const int64_t chunk = ElementwiseChunk(kb.target());
+  const int lanes = kb.lanes();
+  const int64_t chunk = ElementwiseChunk(kb.target());  // A multiple of the lanes.
   l.BeginKernel(node, suffix, (size + chunk - 1) / chunk, 1, count * size);
   Value* partial = kb.Buffer(partial_slot);
   Value* dst = l.Out(node);
+  Value* acc = kb.EntrySlots(kb.Vec(lanes), 1)[0];
+  // One vector of the sum, in explicit vectors (small code: LLVM has nothing left to unroll),
+  // parts added in order 0, 1, ... whatever the thread count.
+  auto sum = [&](Value* i, int valid) {
+    b.CreateStore(kb.VLoad(partial, i, lanes, valid), acc);
+    kb.For(
+        1, count, 1,
+        [&](Value* n) {
+          Value* at = b.CreateAdd(b.CreateMul(n, kb.I(size)), i);
+          b.CreateStore(b.CreateFAdd(b.CreateLoad(kb.Vec(lanes), acc),
+                                     kb.VLoad(partial, at, lanes, valid)),
+                        acc);
+        },
+        "n");
+    kb.VStore(b.CreateLoad(kb.Vec(lanes), acc), dst, i, valid);
+  };
+  const int64_t full = size - size % lanes;
   Value* lo = b.CreateMul(kb.task_begin(), kb.I(chunk));
   Value* hi = b.CreateMul(kb.task_end(), kb.I(chunk));
-  hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(size)), kb.I(size), hi);
-  kb.For(
-      lo, hi, 1, [&](Value* i) { kb.Store(kb.F(0.0f), dst, i); }, "zero");
-  kb.For(
-      0, count, 1,
-      [&](Value* n) {
-        Value* base = b.CreateMul(n, kb.I(size));
-        kb.For(
-            lo, hi, 1,
-            [&](Value* i) {
-              kb.Store(b.CreateFAdd(kb.Load(dst, i), kb.Load(partial, b.CreateAdd(base, i))), dst,
-                       i);
-            },
-            "i");
-      },
-      "n");
+  hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(full)), kb.I(full), hi);
+  kb.For(lo, hi, lanes, [&](Value* i) { sum(i, lanes); }, "i");
+  if (full < size) {
+    kb.If(b.CreateICmpSGE(b.CreateMul(kb.task_end(), kb.I(chunk)), kb.I(size)),
+          [&] { sum(kb.I(full), static_cast<int>(size - full)); });
+  }
   l.EndKernel();
 }
 

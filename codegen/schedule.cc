@@ -58,7 +58,8 @@ RegisterTile ChooseRegisterTile(const TargetInfo& t, int64_t vectors, int64_t ma
 }
 
 int64_t ElementwiseChunk(const TargetInfo& t) {
-  return std::max<int64_t>(t.lanes, t.l1_bytes / 4 / 4);
+  // Whole vectors: the loop skeletons step by vectors within a task.
+  return std::max<int64_t>(1, t.l1_bytes / 4 / 4 / t.lanes) * t.lanes;
 }
 
 int64_t GrainFor(const TargetInfo& t, double work_per_task) {

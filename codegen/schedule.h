@@ -29,7 +29,7 @@ struct RegisterTile {
 RegisterTile ChooseRegisterTile(const TargetInfo& t, int64_t vectors, int64_t max_rows);
 
 // Elements an elementwise or update task covers: a quarter of L1 per stream, so a task's
-// inputs and outputs stay in L1 and tasks are many enough to balance.
+// inputs and outputs stay in L1 and tasks are many enough to balance. A multiple of the lanes.
 int64_t ElementwiseChunk(const TargetInfo& t);
 
 // Tasks whose summed work (in multiply-adds or elements) is about `work_per_chunk` per handout.
