@@ -1,8 +1,9 @@
 // Convolutions as register-blocked micro-kernels: vectors over output channels (NHWC / HWIO put
 // them innermost), a block of output pixels x channel vectors held in registers, FMA over the
-// reduction. The input gradient is the same kernel run over dy with the filter transposed; the
-// filter gradient blocks filter taps x channel vectors and reduces over batch and pixels.
+// reduction. The input gradient runs the same kernel over dy (emit_conv_input.cc); the filter
+// gradient blocks filter taps x channel vectors and reduces over batch and pixels.
 #include <algorithm>
+#include <cassert>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -37,13 +38,6 @@ ConvWindow ConvWindowOf(const Node& node, const Dims& in, const Dims& out, int64
 
 namespace {
 
-struct ConvGeometry {
-  int64_t n, in_h, in_w, red_c;  // Input [N, IH, IW, red_c] (red_c is reduced over).
-  int64_t out_h, out_w, out_c;   // Output [N, OH, OW, out_c].
-  int64_t kh, kw;
-  int64_t sh, sw, ph, pw;  // Input coordinate = o * s + k - p; taps outside the input are skipped.
-};
-
 // Taps k < `k` of output o that land inside the input.
 int64_t TapsInside(int64_t o, int64_t k, int64_t s, int64_t p, int64_t in) {
   const int64_t first = o * s - p;
@@ -59,25 +53,17 @@ double TapCount(const ConvGeometry& g, int64_t out_rows) {
   return static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(g.red_c);
 }
 
-// A max pool over non-overlapping valid windows in the conv kernel's epilogue: a task computes
-// the pool_h conv rows of one row of windows, then pools them while they are in L1.
-struct PoolEpilogue {
-  int64_t h = 0, w = 0;  // Window (= strides); h == 0 means no pooling.
-  // Also stored after the pooled result: the conv rows, or the routes (see ir/ops.def).
-  bool keep_conv = false, keep_routes = false;
-};
+}  // namespace
 
-// out = activation(bias + sum_{kh,kw,ci} in[n, oh*sh+kh-ph, ow*sw+kw-pw, ci] * filter[kh,kw,ci,co])
-// with `filter` packed [KH, KW, red_c, out_c]. One task per output row (n, oh). Padding is never
-// read: a row's taps are limited to the input rows, and blocks of pixels whose windows reach
-// past the input's sides are emitted one by one, each tap over only the pixels it keeps inside.
-// Every load the FMAs see is in bounds and unconditional, so it folds into an embedded broadcast.
 void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in_slot,
-                    int filter_slot, int bias_slot, bool relu, PoolEpilogue pool = {},
-                    Epilogue* epilogue = nullptr) {
+                    int filter_slot, int bias_slot, bool relu, PoolEpilogue pool,
+                    Epilogue* epilogue, int64_t filter_offset) {
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   const int lanes = kb.lanes();
+  // Where output pixels go (see ConvGeometry): strided destinations only without pooling.
+  const int64_t dst_h = g.dst_h ? g.dst_h : g.out_h, dst_w = g.dst_w ? g.dst_w : g.out_w;
+  assert(!pool.h || (dst_h == g.out_h && dst_w == g.out_w && g.dst_sw == 1));
   const bool rows_leave = NeedsCheck(g.in_h, g.out_h, g.kh, g.sh, g.ph);
   const int64_t vectors = (g.out_c + lanes - 1) / lanes;
   const RegisterTile tile = ChooseRegisterTile(kb.target(), vectors, g.out_w);
@@ -106,7 +92,7 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   l.BeginKernel(node, pool.h ? "conv_pool" : "conv", g.n * groups,
                 GrainFor(kb.target(), row_flops * rows_per_task), flops);
   Value* in = kb.Buffer(in_slot);
-  Value* filter = kb.Buffer(filter_slot);
+  Value* filter = kb.Ptr(kb.Buffer(filter_slot), kb.I(filter_offset));
   Value* bias = bias_slot >= 0 ? kb.Buffer(bias_slot) : nullptr;
   if (epilogue) epilogue->Bind(l, node);
   Value* out = l.Out(node);
@@ -200,9 +186,10 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
             },
             "kh");
         for (int64_t p = 0; p < pixels; ++p) {
-          Value* o = b.CreateMul(
-              b.CreateAdd(b.CreateMul(dst_row, kb.I(g.out_w)), b.CreateAdd(ow0, kb.I(p))),
-              kb.I(g.out_c));
+          Value* col =
+              b.CreateAdd(b.CreateMul(b.CreateAdd(ow0, kb.I(p)), kb.I(g.dst_sw)), kb.I(g.dst_w0));
+          Value* o =
+              b.CreateMul(b.CreateAdd(b.CreateMul(dst_row, kb.I(dst_w)), col), kb.I(g.out_c));
           for (int64_t v = 0; v < nv; ++v) {
             Value* r = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
             if (relu) r = kb.Max(r, llvm::Constant::getNullValue(kb.Vec(lanes)));
@@ -235,7 +222,10 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
       [&](Value* task) {
         Value* n = b.CreateUDiv(task, kb.I(groups), "n");
         Value* group = b.CreateURem(task, kb.I(groups), "group");
-        if (!pool.h) return conv_row(n, group, task);
+        if (!pool.h) {
+          Value* row = b.CreateAdd(b.CreateMul(group, kb.I(g.dst_sh)), kb.I(g.dst_h0));
+          return conv_row(n, group, b.CreateAdd(b.CreateMul(n, kb.I(dst_h)), row));
+        }
         // Conv row index in conv_out: global, or within the task's stack tile.
         auto dst_row = [&](Value* i) {
           return tile_on_stack ? i
@@ -294,82 +284,6 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   l.EndKernel();
 }
 
-}  // namespace
-
-// dst [N, (H-1)*sh+1, (W-1)*sw+1, C]: `src` [N, H, W, C] with sh-1 / sw-1 zero rows / columns
-// between its rows / columns, the dy of a strided convolution's input gradient.
-int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw) {
-  const int64_t dh = (d[1] - 1) * sh + 1, dw = (d[2] - 1) * sw + 1;
-  const int dst = l.NewScratch(d[0] * dh * dw * d[3]);
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  l.BeginKernel(node, "dilate", d[0] * dh, 8);
-  Value* src = kb.Buffer(src_slot);
-  Value* out = kb.Buffer(dst);
-  kb.For(
-      kb.task_begin(), kb.task_end(), 1,
-      [&](Value* row) {
-        Value* n = b.CreateUDiv(row, kb.I(dh));
-        Value* r = b.CreateURem(row, kb.I(dh));
-        Value* y_ok = b.CreateICmpEQ(b.CreateURem(r, kb.I(sh)), kb.I(0));
-        Value* src_row = b.CreateMul(
-            b.CreateAdd(b.CreateMul(n, kb.I(d[1])), b.CreateUDiv(r, kb.I(sh))), kb.I(d[2]));
-        kb.For(
-            0, dw, 1,
-            [&](Value* xo) {
-              Value* ok = b.CreateAnd(y_ok, b.CreateICmpEQ(b.CreateURem(xo, kb.I(sw)), kb.I(0)));
-              Value* s = b.CreateMul(b.CreateAdd(src_row, b.CreateUDiv(xo, kb.I(sw))), kb.I(d[3]));
-              Value* o = b.CreateMul(b.CreateAdd(b.CreateMul(row, kb.I(dw)), xo), kb.I(d[3]));
-              kb.For(
-                  0, d[3], 1,
-                  [&](Value* c) {
-                    Value* v = b.CreateSelect(ok, kb.Load(src, b.CreateAdd(s, c)), kb.F(0.0f));
-                    kb.Store(v, out, b.CreateAdd(o, c));
-                  },
-                  "c");
-            },
-            "x");
-      },
-      "row");
-  l.EndKernel();
-  return dst;
-}
-
-int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims& d, bool flip) {
-  const int dst = l.NewScratch(NumElements(d));
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  // One task per destination row (tap, e): contiguous writes, strided reads.
-  l.BeginKernel(node, "pack", d[0] * d[1] * d[3], 16);
-  Value* src = kb.Buffer(src_slot);
-  Value* out = kb.Buffer(dst);
-  kb.For(
-      kb.task_begin(), kb.task_end(), 1,
-      [&](Value* task) {
-        Value* tap = b.CreateUDiv(task, kb.I(d[3]));
-        Value* e = b.CreateURem(task, kb.I(d[3]));
-        Value* src_tap = tap;
-        if (flip) {
-          Value* a = b.CreateUDiv(tap, kb.I(d[1]));
-          Value* bb = b.CreateURem(tap, kb.I(d[1]));
-          src_tap = b.CreateAdd(b.CreateMul(b.CreateSub(kb.I(d[0] - 1), a), kb.I(d[1])),
-                                b.CreateSub(kb.I(d[1] - 1), bb));
-        }
-        Value* src_base = b.CreateAdd(b.CreateMul(src_tap, kb.I(d[2] * d[3])), e);
-        Value* dst_base = b.CreateMul(task, kb.I(d[2]));
-        kb.For(
-            0, d[2], 1,
-            [&](Value* c) {
-              Value* v = kb.Load(src, b.CreateAdd(src_base, b.CreateMul(c, kb.I(d[3]))));
-              kb.Store(v, out, b.CreateAdd(dst_base, c));
-            },
-            "c");
-      },
-      "task");
-  l.EndKernel();
-  return dst;
-}
-
 void EmitConv2D(Lowering& l, const Node& node) {
   const Dims& x = l.input(node, 0).type.dims;
   const Dims& w = l.input(node, 1).type.dims;
@@ -388,43 +302,14 @@ void EmitConv2D(Lowering& l, const Node& node) {
   // FusedConv2DMaxPool's activation is ReLU or none; FusedConv2D's epilogue is any program.
   const bool relu = with_pool && node.GetStr("activation") == "relu";
   Epilogue epilogue(l, node);
-  const bool bias_input = with_pool ? node.inputs.size() > 2 : node.op == OpKind::kConv2D
-                                                                  ? node.inputs.size() > 2
-                                                                  : epilogue.has_bias();
+  const bool bias_input = with_pool                    ? node.inputs.size() > 2
+                          : node.op == OpKind::kConv2D ? node.inputs.size() > 2
+                                                       : epilogue.has_bias();
   const int bias = bias_input ? node.inputs[2] : -1;
   const ConvGeometry g{x[0], x[1], x[2],   x[3],   y[1],   y[2],  y[3],
                        w[0], w[1], win.sh, win.sw, win.ph, win.pw};
   EmitDirectConv(l, node, g, node.inputs[0], node.inputs[1], bias, relu, pool,
                  node.op == OpKind::kFusedConv2D ? &epilogue : nullptr);
-}
-
-void EmitConv2DBackpropInput(Lowering& l, const Node& node) {
-  const Dims& dy = l.input(node, 0).type.dims;
-  const Dims& w = l.input(node, 1).type.dims;
-  const Dims& dx = node.type.dims;
-  const ConvWindow win = ConvWindowOf(node, dx, dy, w[0], w[1]);
-  // dx = dy dilated by the strides (zero rows / columns between its own), padded by K - 1 - p,
-  // correlated with the flipped, transposed filter: dx[n, h, w, ci] sums the taps whose
-  // (h + ph - kh) / sh is an integer in range. The padding is never read (see EmitDirectConv).
-  const int64_t dh = (dy[1] - 1) * win.sh + 1, dwid = (dy[2] - 1) * win.sw + 1;
-  const int packed = EmitTransposeFilter(l, node, node.inputs[1], w, /*flip=*/true);
-  const int src = win.sh == 1 && win.sw == 1
-                      ? node.inputs[0]
-                      : EmitDilate(l, node, node.inputs[0], dy, win.sh, win.sw);
-  const ConvGeometry g{dy[0],
-                       dh,
-                       dwid,
-                       dy[3],
-                       dx[1],
-                       dx[2],
-                       dx[3],
-                       w[0],
-                       w[1],
-                       1,
-                       1,
-                       w[0] - 1 - win.ph,
-                       w[1] - 1 - win.pw};
-  EmitDirectConv(l, node, g, src, packed, -1, /*relu=*/false);
 }
 
 }  // namespace kiln::codegen

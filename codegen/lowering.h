@@ -93,18 +93,23 @@ void EmitPool(Lowering& l, const Node& node);  // MaxPool2D, AvgPool2D
 // MaxPool2DGrad, AvgPool2DGrad, FusedMaxPool2DGrad (mask dx by x > 0).
 void EmitPoolGrad(Lowering& l, const Node& node);
 void EmitRoutedPoolGrad(Lowering& l, const Node& node);  // RoutedMaxPool2DGrad
-void EmitConv2D(Lowering& l, const Node& node);  // Conv2D, FusedConv2D, FusedConv2DMaxPool
+void EmitConv2D(Lowering& l, const Node& node);          // Conv2D, FusedConv2D, FusedConv2DMaxPool
 void EmitConv2DBackpropInput(Lowering& l, const Node& node);
 void EmitConv2DBackpropFilter(Lowering& l, const Node& node);
 void EmitConvPoolFilterGrad(Lowering& l, const Node& node);  // FusedConvPoolFilterGrad
 void EmitMatMul(Lowering& l, const Node& node);  // MatMul, FusedDense, FusedMatMulApplyAdam
 
-// Repacking kernels shared by the conv and matmul emitters; each returns its scratch slot.
-// dst[a, b, d, c] = src[a', b', c, d] for a filter [KH, KW, C, D], with a' = KH-1-a and
-// b' = KW-1-b when `flip` (a plain [C, D] transpose is the filter [1, 1, C, D]).
+// Repacks a filter [KH, KW, C, D] as sub-filters [TH, TW, D, C] (transposed), one per `phase`,
+// stored one after another: sub-filter tap (a, b) is tap (h_first + h_step * a, w_first +
+// w_step * b) of src. Returns the scratch slot (emit_conv_input.cc).
+struct FilterPhase {
+  int64_t h_first, h_step, h_count, w_first, w_step, w_count;
+};
+int EmitPackFilter(Lowering& l, const Node& node, int src_slot, const Dims& d,
+                   const std::vector<FilterPhase>& phases);
+// The one-phase pack: all taps, flipped (a' = KH-1-a, b' = KW-1-b) when `flip`; a plain [C, D]
+// transpose is the filter [1, 1, C, D].
 int EmitTransposeFilter(Lowering& l, const Node& node, int src_slot, const Dims& d, bool flip);
-// `src` [N, H, W, C] dilated by (sh, sw): zero rows / columns between its own (see emit_conv.cc).
-int EmitDilate(Lowering& l, const Node& node, int src_slot, const Dims& d, int64_t sh, int64_t sw);
 
 // out[i] = sum over k < count of partial[k * size + i], in order k = 0, 1, ... (deterministic
 // for any thread count): the second kernel of emitters that split a reduction into partials.

@@ -219,6 +219,12 @@ std::vector<ConvShape> ConvShapes() {
       // Wide rows: pixel blocks in the padding at both ends, a loop of inside blocks between.
       {"Same3x3_Wide_Cin3_Cout64", 1, 4, 31, 3, 3, 3, 64, 1, "same", true},
       {"Same5x5_Stride2_Wide_Cin2_Cout16", 1, 5, 40, 2, 5, 5, 16, 2, "same", false},
+      // Input gradients by stride phases: phases no tap reaches (kernel smaller than the
+      // stride), rows and columns past the last window, odd sizes (padding before the first).
+      {"Valid1x1_Stride2_Cin8_Cout12_Bias", 2, 9, 8, 8, 1, 1, 12, 2, "valid", true},
+      {"Same2x2_Stride3_Cin3_Cout5", 2, 10, 11, 3, 2, 2, 5, 3, "same", false},
+      {"Same3x3_Stride2_Odd_Cin4_Cout24_Bias", 2, 7, 9, 4, 3, 3, 24, 2, "same", true},
+      {"Valid4x4_Stride2_Cin6_Cout40", 1, 12, 13, 6, 4, 4, 40, 2, "valid", false},
   };
 }
 
