@@ -1,0 +1,167 @@
+// Gradient checks of the unary ops, softmax, reductions, broadcast and the loss.
+#include "tests/autodiff_gradcheck.h"
+
+namespace kiln {
+namespace {
+
+using namespace gradcheck_test;  // NOLINT(build/namespaces)
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise unary ops and softmax.
+
+class UnaryGradTest : public ::testing::TestWithParam<OpKind> {};
+
+TEST_P(UnaryGradTest, MatchesFiniteDifferences) {
+  const OpKind op = GetParam();
+  const Dims dims = {2, 3, 4};
+  Case t(OpName(op), 61);
+  // Relu: |x| >= 0.1, far from the kink at 0. Sigmoid and tanh: their curved range.
+  NodeId x = t.Param("x", dims,
+                     op == OpKind::kRelu ? AwayFromZero(Count(dims), 67, 0.1, 1.5)
+                                         : Uniform(Count(dims), 71, -2.5, 2.5));
+  NodeId y = t.Op(op, "unary", {x});
+  ASSERT_GE(y, 0);
+  t.ProjectAndCheck(y);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, UnaryGradTest,
+                         ::testing::Values(OpKind::kRelu, OpKind::kSigmoid, OpKind::kTanh),
+                         [](const ::testing::TestParamInfo<OpKind>& info) {
+                           return std::string(OpName(info.param));
+                         });
+
+// The general softmax Jacobian: the projection R is arbitrary, not a cross-entropy's one-hot.
+struct SoftmaxCase {
+  std::string name;
+  Dims x;
+  int64_t axis;
+};
+void PrintTo(const SoftmaxCase& c, std::ostream* os) { *os << c.name; }
+
+class SoftmaxGradTest : public ::testing::TestWithParam<SoftmaxCase> {};
+
+TEST_P(SoftmaxGradTest, MatchesFiniteDifferences) {
+  const SoftmaxCase& c = GetParam();
+  Case t("Softmax", 73);
+  NodeId x = t.Param("x", c.x, Uniform(Count(c.x), 79, -2.0, 2.0));
+  NodeId y = t.Op(OpKind::kSoftmax, "softmax", {x}, {{"axis", AttrValue::Int(c.axis)}});
+  ASSERT_GE(y, 0);
+  t.ProjectAndCheck(y);
+}
+
+INSTANTIATE_TEST_SUITE_P(Axes, SoftmaxGradTest,
+                         ::testing::Values(SoftmaxCase{"Rank2AxisMinus1", {3, 5}, -1},
+                                           SoftmaxCase{"Rank2Axis0", {4, 3}, 0},
+                                           SoftmaxCase{"Rank3Axis1", {2, 4, 3}, 1},
+                                           SoftmaxCase{"Rank3Axis0", {3, 2, 4}, 0},
+                                           SoftmaxCase{"Rank3AxisMinus1", {2, 3, 4}, -1}),
+                         [](const ::testing::TestParamInfo<SoftmaxCase>& info) {
+                           return info.param.name;
+                         });
+
+// ---------------------------------------------------------------------------------------------
+// Reductions and Broadcast.
+
+struct ReduceCase {
+  std::string name;
+  OpKind op;
+  std::vector<int64_t> axes;
+  int64_t keepdims;
+};
+void PrintTo(const ReduceCase& c, std::ostream* os) { *os << c.name; }
+
+class ReduceGradTest : public ::testing::TestWithParam<ReduceCase> {};
+
+TEST_P(ReduceGradTest, MatchesFiniteDifferences) {
+  const ReduceCase& c = GetParam();
+  Case t(OpName(c.op), 83);
+  NodeId x = t.Param("x", {2, 3, 4});
+  NodeId y = t.Op(c.op, "reduce", {x},
+                  {{"axes", AttrValue::Ints(c.axes)}, {"keepdims", AttrValue::Int(c.keepdims)}});
+  ASSERT_GE(y, 0);
+  // A nonlinearity after the reduction, so its gradient is not uniform along the kept axes.
+  NodeId z = t.Op(OpKind::kTanh, "tanh", {y});
+  ASSERT_GE(z, 0);
+  t.ProjectAndCheck(z);
+}
+
+std::vector<ReduceCase> ReduceCases() {
+  std::vector<ReduceCase> cases;
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> axes = {
+      {"Axis0", {0}},     {"Axis1", {1}},     {"AxisMinus1", {-1}},
+      {"Axes02", {0, 2}}, {"Axes12", {1, 2}}, {"AllAxes", {0, 1, 2}}};
+  for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean}) {
+    for (const auto& [name, a] : axes) {
+      for (int64_t keep : {0, 1}) {
+        cases.push_back(
+            {std::string(OpName(op)) + "_" + name + "_Keep" + std::to_string(keep), op, a, keep});
+      }
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ReduceGradTest, ::testing::ValuesIn(ReduceCases()),
+                         [](const ::testing::TestParamInfo<ReduceCase>& info) {
+                           return info.param.name;
+                         });
+
+struct BroadcastCase {
+  std::string name;
+  Dims x;
+  Dims shape;
+  std::vector<int64_t> axes;
+};
+void PrintTo(const BroadcastCase& c, std::ostream* os) { *os << c.name; }
+
+class BroadcastGradTest : public ::testing::TestWithParam<BroadcastCase> {};
+
+TEST_P(BroadcastGradTest, MatchesFiniteDifferences) {
+  const BroadcastCase& c = GetParam();
+  Case t("Broadcast", 89);
+  NodeId x = t.Param("x", c.x);
+  NodeId y = t.Op(OpKind::kBroadcast, "broadcast", {x},
+                  {{"shape", AttrValue::Ints(c.shape)}, {"axes", AttrValue::Ints(c.axes)}});
+  ASSERT_GE(y, 0);
+  EXPECT_EQ(t.graph().node(y).type.dims, c.shape);
+  t.ProjectAndCheck(y);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BroadcastGradTest,
+    ::testing::Values(BroadcastCase{"MiddleAxis", {3, 4}, {3, 2, 4}, {1}},
+                      BroadcastCase{"LeadingAxes", {4}, {2, 3, 4}, {0, 1}},
+                      BroadcastCase{"LastAxisNegative", {3, 2}, {3, 2, 5}, {-1}},
+                      BroadcastCase{"FromScalar", {}, {2, 3}, {0, 1}}),
+    [](const ::testing::TestParamInfo<BroadcastCase>& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------------------------
+// SoftmaxCrossEntropy: the loss is the op itself; labels are an i32 Input.
+
+TEST(SoftmaxCrossEntropyGrad, MatchesFiniteDifferences) {
+  Case t("SoftmaxCrossEntropy", 97);
+  NodeId logits = t.Param("logits", {4, 5}, Uniform(20, 101, -2.0, 2.0));
+  auto labels = t.graph().AddSource(OpKind::kInput, "labels", {DType::kI32, {4}});
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  t.feeds()["labels"] = Tensor::I32({4}, {3, 0, 4, 1});
+  NodeId loss = t.Op(OpKind::kSoftmaxCrossEntropy, "loss", {logits, *labels});
+  t.Check(loss);
+}
+
+TEST(SoftmaxCrossEntropyGrad, AfterAChainOfOps) {
+  // logits = x W + b feeding the loss: the cross-entropy gradient composed with MatMul/BiasAdd.
+  Case t("SoftmaxCrossEntropy", 103);
+  NodeId x = t.Param("x", {3, 4});
+  NodeId w = t.Param("w", {4, 6});
+  NodeId b = t.Param("b", {6});
+  NodeId mm = t.Op(OpKind::kMatMul, "mm", {x, w},
+                   {{"transpose_a", AttrValue::Int(0)}, {"transpose_b", AttrValue::Int(0)}});
+  NodeId logits = t.Op(OpKind::kBiasAdd, "logits", {mm, b});
+  auto labels = t.graph().AddSource(OpKind::kInput, "labels", {DType::kI32, {3}});
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  t.feeds()["labels"] = Tensor::I32({3}, {5, 2, 2});
+  t.Check(t.Op(OpKind::kSoftmaxCrossEntropy, "loss", {logits, *labels}));
+}
+
+}  // namespace
+}  // namespace kiln
