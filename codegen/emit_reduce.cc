@@ -1,4 +1,4 @@
-// Emitters for reductions, ArgMax, softmax, its gradient and the softmax cross-entropy loss.
+// Emitters for reductions and ArgMax (softmax and the loss: emit_softmax.cc).
 //
 // Every task owns whole output elements and folds its inputs in a fixed order, so results do not
 // depend on the thread count. Sums accumulate in float (the interpreter uses double in places).
@@ -8,72 +8,11 @@
 
 #include "codegen/elemental.h"
 #include "codegen/lowering.h"
+#include "codegen/row_util.h"
 #include "llvm/IR/Intrinsics.h"
 
 namespace kiln::codegen {
 namespace {
-
-constexpr int64_t kWork = 16384;  // Elements touched per chunk of tasks, roughly.
-
-int NormAxis(int64_t a, int rank) { return static_cast<int>(a < 0 ? a + rank : a); }
-
-// `dims` viewed around `axis` as [outer, len, inner].
-struct Split {
-  int64_t outer = 1, len = 1, inner = 1;
-};
-Split SplitAt(const Dims& dims, int axis) {
-  Split s;
-  for (int d = 0; d < axis; ++d) s.outer *= dims[d];
-  for (int d = axis + 1; d < static_cast<int>(dims.size()); ++d) s.inner *= dims[d];
-  s.len = dims[axis];
-  return s;
-}
-
-int64_t Grain(int64_t work_per_task) {
-  return std::max<int64_t>(1, kWork / std::max<int64_t>(work_per_task, 1));
-}
-
-// A stack slot in the entry block (SROA turns it into SSA values): loop-carried accumulators.
-llvm::Value* Slot(KernelBuilder& kb, llvm::Type* type, llvm::Value* init) {
-  llvm::Value* slot = kb.EntrySlots(type, 1)[0];
-  kb.b().CreateStore(init, slot);
-  return slot;
-}
-llvm::Value* Get(KernelBuilder& kb, llvm::Value* slot, llvm::Type* t) {
-  return kb.b().CreateLoad(t, slot);
-}
-
-// Rows [begin * per, min(end * per, n)) of this task range: body(row).
-void ForTaskRows(KernelBuilder& kb, int64_t per, int64_t n,
-                 const std::function<void(llvm::Value*)>& body) {
-  auto& b = kb.b();
-  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(per));
-  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(per));
-  hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(n)), kb.I(n), hi);
-  kb.For(lo, hi, 1, body, "row");
-}
-
-// Rows along an axis: tasks over chunks of `outer`; body(base, row) for every (p, q), the row's
-// elements at base + j * inner, `row` = p * inner + q (its index with the axis removed).
-int64_t RowTasks(const Split& s) {
-  return (s.outer + Grain(s.len * s.inner) - 1) / Grain(s.len * s.inner);
-}
-void ForAxisRows(KernelBuilder& kb, const Split& s,
-                 const std::function<void(llvm::Value*, llvm::Value*)>& body) {
-  auto& b = kb.b();
-  ForTaskRows(kb, Grain(s.len * s.inner), s.outer, [&](llvm::Value* p) {
-    kb.For(
-        0, s.inner, 1,
-        [&](llvm::Value* q) {
-          body(b.CreateAdd(b.CreateMul(p, kb.I(s.len * s.inner)), q),
-               b.CreateAdd(b.CreateMul(p, kb.I(s.inner)), q));
-        },
-        "q");
-  });
-}
-llvm::Value* At(KernelBuilder& kb, llvm::Value* base, llvm::Value* j, int64_t stride) {
-  return kb.b().CreateAdd(base, kb.b().CreateMul(j, kb.I(stride)));
-}
 
 // acc (op) v: sum, or max keeping acc unless v is strictly greater (NaN never wins).
 llvm::Value* Fold(KernelBuilder& kb, bool is_max, llvm::Value* acc, llvm::Value* v) {
@@ -87,46 +26,6 @@ llvm::Value* Finish(KernelBuilder& kb, OpKind op, llvm::Value* acc, int64_t coun
   llvm::Value* n = kb.F(static_cast<float>(count));
   if (acc->getType()->isVectorTy()) n = kb.Splat(n, kb.lanes());
   return kb.b().CreateFDiv(acc, n);  // 0/0 = NaN for an empty reduction, as the interpreter.
-}
-
-// Max over a row of `len` floats at base + j * stride (maxnum: NaN ignored), starting at -inf.
-llvm::Value* RowMax(KernelBuilder& kb, llvm::Value* x, llvm::Value* base, int64_t len,
-                    int64_t stride) {
-  auto& b = kb.b();
-  llvm::Value* m = Slot(kb, kb.F32(), kb.F(-std::numeric_limits<float>::infinity()));
-  kb.For(
-      0, len, 1,
-      [&](llvm::Value* j) {
-        b.CreateStore(kb.Max(Get(kb, m, kb.F32()), kb.Load(x, At(kb, base, j, stride))), m);
-      },
-      "j");
-  return Get(kb, m, kb.F32());
-}
-
-// exp(x[j] - max) along a row, stored to out[j] unless `out` is null; returns their float sum
-// (in order j).
-llvm::Value* ExpRow(KernelBuilder& kb, llvm::Value* x, llvm::Value* out, llvm::Value* base,
-                    int64_t len, int64_t stride, llvm::Value* max) {
-  auto& b = kb.b();
-  llvm::Value* s = Slot(kb, kb.F32(), kb.F(0.0f));
-  // With `out`, two loops: the exponentials vectorize, the ordered sum stays scalar.
-  kb.For(
-      0, len, 1,
-      [&](llvm::Value* j) {
-        llvm::Value* i = At(kb, base, j, stride);
-        llvm::Value* e = kb.Exp(b.CreateFSub(kb.Load(x, i), max));
-        if (out) kb.Store(e, out, i);
-        if (!out) b.CreateStore(b.CreateFAdd(Get(kb, s, kb.F32()), e), s);
-      },
-      "j");
-  if (!out) return Get(kb, s, kb.F32());
-  kb.For(
-      0, len, 1,
-      [&](llvm::Value* j) {
-        b.CreateStore(b.CreateFAdd(Get(kb, s, kb.F32()), kb.Load(out, At(kb, base, j, stride))), s);
-      },
-      "j");
-  return Get(kb, s, kb.F32());
 }
 
 // A contiguous row of `len` floats reduced with `lanes` partial accumulators (combined in lane
@@ -197,7 +96,7 @@ void EmitReduce(Lowering& l, const Node& node) {
 
   if (reduced_groups <= 1 && s.inner == 1) {
     // Contiguous rows: vector partial accumulators along each row.
-    const int64_t per = Grain(s.len);
+    const int64_t per = Grain(l.target(), s.len);
     l.BeginKernel(node, "reduce_rows", (s.outer + per - 1) / per, 1, flops);
     llvm::Value* x = l.In(node, 0);
     llvm::Value* out = l.Out(node);
@@ -278,7 +177,7 @@ void EmitReduce(Lowering& l, const Node& node) {
     const int64_t per = std::min<int64_t>(vecs, 8);
     const int64_t chunks = (vecs + per - 1) / per;
     const int64_t last_c0 = (chunks - 1) * per * L;  // The last chunk may be short.
-    l.BeginKernel(node, "reduce_cols", s.outer * chunks, Grain(s.len * per * L), flops);
+    l.BeginKernel(node, "reduce_cols", s.outer * chunks, Grain(l.target(), s.len * per * L), flops);
     llvm::Value* x = l.In(node, 0);
     llvm::Value* out = l.Out(node);
     kb.For(
@@ -326,7 +225,7 @@ void EmitReduce(Lowering& l, const Node& node) {
   // General axis sets: per output element, its reduced elements in row-major order.
   std::vector<int64_t> stride(rank, 1);
   for (int d = rank - 2; d >= 0; --d) stride[d] = stride[d + 1] * dims[d + 1];
-  const int64_t per = Grain(count);
+  const int64_t per = Grain(l.target(), count);
   l.BeginKernel(node, "reduce_any", (n_out + per - 1) / per, 1, flops);
   llvm::Value* x = l.In(node, 0);
   llvm::Value* out = l.Out(node);
@@ -360,7 +259,7 @@ void EmitArgMax(Lowering& l, const Node& node) {
   const Split s = SplitAt(in.type.dims, NormAxis(node.GetInt("axis"), in.type.rank()));
   const bool i32 = in.type.dtype == DType::kI32;
   if (s.outer * s.inner == 0) return;
-  l.BeginKernel(node, "argmax", RowTasks(s), 1);
+  l.BeginKernel(node, "argmax", RowTasks(l.target(), s), 1);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
   llvm::Value* x = l.In(node, 0);
@@ -381,147 +280,6 @@ void EmitArgMax(Lowering& l, const Node& node) {
         "j");
     kb.Store(b.CreateTrunc(Get(kb, idx, b.getInt64Ty()), b.getInt32Ty()), out, row);
   });
-  l.EndKernel();
-}
-
-void EmitSoftmax(Lowering& l, const Node& node) {
-  const Split s = SplitAt(node.type.dims, NormAxis(node.GetInt("axis"), node.type.rank()));
-  if (s.outer * s.inner * s.len == 0) return;
-  l.BeginKernel(node, "softmax", RowTasks(s), 1, 3.0 * NumElements(node.type.dims));
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  llvm::Value* x = l.In(node, 0);
-  llvm::Value* out = l.Out(node);
-  ForAxisRows(kb, s, [&](llvm::Value* base, llvm::Value*) {
-    llvm::Value* max = RowMax(kb, x, base, s.len, s.inner);
-    llvm::Value* sum = ExpRow(kb, x, out, base, s.len, s.inner, max);
-    kb.For(
-        0, s.len, 1,
-        [&](llvm::Value* j) {
-          llvm::Value* i = At(kb, base, j, s.inner);
-          kb.Store(b.CreateFDiv(kb.Load(out, i), sum), out, i);
-        },
-        "j");
-  });
-  l.EndKernel();
-}
-
-void EmitSoftmaxGrad(Lowering& l, const Node& node) {
-  const Split s = SplitAt(node.type.dims, NormAxis(node.GetInt("axis"), node.type.rank()));
-  if (s.outer * s.inner * s.len == 0) return;
-  l.BeginKernel(node, "softmax_grad", RowTasks(s), 1, 4.0 * NumElements(node.type.dims));
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  llvm::Value* y = l.In(node, 0);
-  llvm::Value* dy = l.In(node, 1);
-  llvm::Value* out = l.Out(node);
-  ForAxisRows(kb, s, [&](llvm::Value* base, llvm::Value*) {
-    llvm::Value* dot = Slot(kb, kb.F32(), kb.F(0.0f));
-    kb.For(
-        0, s.len, 1,
-        [&](llvm::Value* j) {
-          llvm::Value* i = At(kb, base, j, s.inner);
-          llvm::Value* prod = b.CreateFMul(kb.Load(dy, i), kb.Load(y, i));
-          b.CreateStore(b.CreateFAdd(Get(kb, dot, kb.F32()), prod), dot);
-        },
-        "j");
-    llvm::Value* d = Get(kb, dot, kb.F32());
-    kb.For(
-        0, s.len, 1,
-        [&](llvm::Value* j) {
-          llvm::Value* i = At(kb, base, j, s.inner);
-          kb.Store(b.CreateFMul(kb.Load(y, i), b.CreateFSub(kb.Load(dy, i), d)), out, i);
-        },
-        "j");
-  });
-  l.EndKernel();
-}
-
-namespace {
-
-// Adds row `base`'s cross-entropy, max - logits[label] + log(sum), to *total; a label outside
-// [0, C) is never read through and its row contributes NaN. Shared by both loss kernels, so
-// the fused one sums exactly as the plain one.
-void AccumulateRowLoss(KernelBuilder& kb, llvm::Value* logits, llvm::Value* base,
-                       llvm::Value* label, int64_t classes, llvm::Value* max, llvm::Value* sum,
-                       llvm::Value* total) {
-  auto& b = kb.b();
-  llvm::Value* picked = kb.Load(logits, b.CreateAdd(base, kb.Clamp(label, classes)));
-  llvm::Value* loss =
-      b.CreateFAdd(b.CreateFSub(max, picked), EmitLog(b, sum));
-  loss = b.CreateSelect(kb.InRange(label, classes), loss,
-                        kb.F(std::numeric_limits<float>::quiet_NaN()));
-  b.CreateStore(b.CreateFAdd(Get(kb, total, kb.F32()), loss), total);
-}
-
-}  // namespace
-
-void EmitSoftmaxCrossEntropy(Lowering& l, const Node& node) {
-  const Dims& dims = l.input(node, 0).type.dims;
-  const int64_t batch = dims[0], classes = dims[1];
-  // One task: the batch mean is a single ordered sum.
-  l.BeginKernel(node, "sce", 1, 1, 3.0 * static_cast<double>(batch * classes));
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  llvm::Value* logits = l.In(node, 0);
-  llvm::Value* labels = l.In(node, 1);
-  llvm::Value* total = Slot(kb, kb.F32(), kb.F(0.0f));
-  kb.For(
-      0, batch, 1,
-      [&](llvm::Value* r) {
-        llvm::Value* base = b.CreateMul(r, kb.I(classes));
-        llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
-        llvm::Value* max = RowMax(kb, logits, base, classes, 1);
-        llvm::Value* sum = ExpRow(kb, logits, nullptr, base, classes, 1, max);
-        AccumulateRowLoss(kb, logits, base, label, classes, max, sum, total);
-      },
-      "b");
-  llvm::Value* mean = b.CreateFDiv(Get(kb, total, kb.F32()), kb.F(static_cast<float>(batch)));
-  kb.Store(mean, l.Out(node), kb.I(0));
-  l.EndKernel();
-}
-
-// SoftmaxCrossEntropyGrad; for SoftmaxCrossEntropyWithGrad also the mean loss, after the
-// gradient, from the same exponentials (one task then, so the mean is one ordered sum).
-void EmitSoftmaxCrossEntropyGrad(Lowering& l, const Node& node) {
-  const bool with_loss = node.op == OpKind::kSoftmaxCrossEntropyWithGrad;
-  const Dims& dims = l.input(node, 0).type.dims;
-  const int64_t batch = dims[0], classes = dims[1];
-  if (batch * classes == 0) return;
-  const int64_t per = with_loss ? batch : Grain(classes);
-  l.BeginKernel(node, with_loss ? "sce_with_grad" : "sce_grad", (batch + per - 1) / per, 1,
-                4.0 * static_cast<double>(batch * classes));
-  KernelBuilder& kb = l.kb();
-  auto& b = kb.b();
-  llvm::Value* logits = l.In(node, 0);
-  llvm::Value* labels = l.In(node, 1);
-  llvm::Value* out = l.Out(node);
-  llvm::Value* scale =
-      b.CreateFDiv(kb.Load(l.In(node, 2), kb.I(0)), kb.F(static_cast<float>(batch)));
-  llvm::Value* total = with_loss ? Slot(kb, kb.F32(), kb.F(0.0f)) : nullptr;
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  ForTaskRows(kb, per, batch, [&](llvm::Value* r) {
-    llvm::Value* base = b.CreateMul(r, kb.I(classes));
-    llvm::Value* label = b.CreateSExt(kb.Load(labels, r, true), b.getInt64Ty());
-    llvm::Value* valid = kb.InRange(label, classes);
-    llvm::Value* max = RowMax(kb, logits, base, classes, 1);
-    llvm::Value* sum = ExpRow(kb, logits, out, base, classes, 1, max);
-    if (with_loss) AccumulateRowLoss(kb, logits, base, label, classes, max, sum, total);
-    kb.For(
-        0, classes, 1,
-        [&](llvm::Value* j) {
-          llvm::Value* i = b.CreateAdd(base, j);
-          llvm::Value* prob = b.CreateFDiv(kb.Load(out, i), sum);
-          llvm::Value* hot = b.CreateSelect(b.CreateICmpEQ(j, label), kb.F(1.0f), kb.F(0.0f));
-          llvm::Value* g = b.CreateFMul(b.CreateFSub(prob, hot), scale);
-          kb.Store(b.CreateSelect(valid, g, kb.F(nan)), out, i);
-        },
-        "j");
-  });
-  if (with_loss) {
-    llvm::Value* mean = b.CreateFDiv(Get(kb, total, kb.F32()), kb.F(static_cast<float>(batch)));
-    kb.Store(mean, out, kb.I(batch * classes));
-  }
   l.EndKernel();
 }
 
