@@ -43,8 +43,8 @@ llvm::Value* EmitExp(llvm::IRBuilder<>& b, llvm::Value* x) {
   // with Cephes's minimax P. 2^n is applied as two factors 2^(n/2) and 2^(n - n/2), each a
   // normal float, so results that overflow become +inf and tiny ones round once to denormals.
   llvm::Value* clamped = b.CreateBinaryIntrinsic(
-      llvm::Intrinsic::minnum,
-      b.CreateBinaryIntrinsic(llvm::Intrinsic::maxnum, x, F(x, -104.0)), F(x, 88.8));
+      llvm::Intrinsic::minnum, b.CreateBinaryIntrinsic(llvm::Intrinsic::maxnum, x, F(x, -104.0)),
+      F(x, 88.8));
   llvm::Value* n = b.CreateUnaryIntrinsic(llvm::Intrinsic::rint,
                                           b.CreateFMul(clamped, F(x, 1.44269504088896341)));
   llvm::Value* r = Fma(b, n, F(x, -0.693359375), clamped);
@@ -81,10 +81,10 @@ llvm::Value* EmitLog(llvm::IRBuilder<>& b, llvm::Value* x) {
   llvm::Value* f = b.CreateFSub(b.CreateSelect(low, b.CreateFAdd(m, m), m), F(x, 1.0));
   llvm::Value* fe = b.CreateSIToFP(e, x->getType());
   llvm::Value* z = b.CreateFMul(f, f);
-  llvm::Value* p = Poly(b, f,
-                        {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1,
-                         1.4249322787E-1, -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1,
-                         3.3333331174E-1});
+  llvm::Value* p =
+      Poly(b, f,
+           {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
+            -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1});
   llvm::Value* y = b.CreateFMul(b.CreateFMul(f, z), p);
   y = Fma(b, fe, F(x, -2.12194440e-4), y);
   y = Fma(b, z, F(x, -0.5), y);
@@ -110,42 +110,49 @@ llvm::Value* EmitTanh(llvm::IRBuilder<>& b, llvm::Value* x) {
   return b.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, r, x, nullptr, "tanh");
 }
 
+namespace {
+
+// The arithmetic of ir/elementwise_math.h as LLVM IR on f32 scalars or vectors of one type.
+struct IrMath {
+  using Value = llvm::Value*;
+  using Mask = llvm::Value*;
+  llvm::IRBuilder<>& b;
+  llvm::Value* like;  // Constants take its type.
+  Value Const(float c) { return F(like, c); }
+  Value Add(Value x, Value y) { return b.CreateFAdd(x, y); }
+  Value Sub(Value x, Value y) { return b.CreateFSub(x, y); }
+  Value Mul(Value x, Value y) { return b.CreateFMul(x, y); }
+  Value Div(Value x, Value y) { return b.CreateFDiv(x, y); }
+  Value Neg(Value x) { return b.CreateFNeg(x); }
+  Value Abs(Value x) { return b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x); }
+  Mask Less(Value x, Value y) { return b.CreateFCmpOLT(x, y); }
+  Mask Greater(Value x, Value y) { return b.CreateFCmpOGT(x, y); }
+  Mask GreaterEqual(Value x, Value y) { return b.CreateFCmpOGE(x, y); }
+  Value Select(Mask m, Value x, Value y) { return b.CreateSelect(m, x, y); }
+  Value Exp(Value x) { return EmitExp(b, x); }
+  Value Log(Value x) { return EmitLog(b, x); }
+  Value Tanh(Value x) { return EmitTanh(b, x); }
+};
+
+}  // namespace
+
 llvm::Value* EmitSigmoid(llvm::IRBuilder<>& b, llvm::Value* x) {
-  // e = e^-|x| never overflows: 1 / (1 + e) for x >= 0, e / (1 + e) below.
-  llvm::Value* e = EmitExp(b, b.CreateFNeg(b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x)));
-  llvm::Value* denom = b.CreateFAdd(F(x, 1.0), e);
-  llvm::Value* pos = b.CreateFDiv(F(x, 1.0), denom);
-  llvm::Value* neg = b.CreateFDiv(e, denom);
-  return b.CreateSelect(b.CreateFCmpOGE(x, F(x, 0.0)), pos, neg, "sigmoid");
+  return EmitElement(b, OpKind::kSigmoid, x, nullptr);
 }
 
-llvm::Value* EmitElement(llvm::IRBuilder<>& b, ElementwiseInstr::Kind kind, llvm::Value* x,
-                         llvm::Value* y) {
-  switch (kind) {
-    case ElementwiseInstr::kInput:
-      return x;
-    case ElementwiseInstr::kAdd:
-      return b.CreateFAdd(x, y);
-    case ElementwiseInstr::kSub:
-      return b.CreateFSub(x, y);
-    case ElementwiseInstr::kMul:
-      return b.CreateFMul(x, y);
-    case ElementwiseInstr::kDiv:
-      return b.CreateFDiv(x, y);
-    case ElementwiseInstr::kRelu:  // x < 0 ? 0 : x, so NaN passes.
-      return b.CreateSelect(b.CreateFCmpOLT(x, F(x, 0.0)), F(x, 0.0), x);
-    case ElementwiseInstr::kSigmoid:
-      return EmitSigmoid(b, x);
-    case ElementwiseInstr::kTanh:
-      return EmitTanh(b, x);
-    case ElementwiseInstr::kReluGrad:  // (y, dy): dy where y > 0.
-      return b.CreateSelect(b.CreateFCmpOGT(x, F(x, 0.0)), y, F(x, 0.0));
-    case ElementwiseInstr::kSigmoidGrad:  // dy * y * (1 - y)
-      return b.CreateFMul(b.CreateFMul(y, x), b.CreateFSub(F(x, 1.0), x));
-    case ElementwiseInstr::kTanhGrad:  // dy * (1 - y^2)
-      return b.CreateFMul(y, b.CreateFSub(F(x, 1.0), b.CreateFMul(x, x)));
-  }
-  return x;
+llvm::Value* EmitElement(llvm::IRBuilder<>& b, OpKind op, llvm::Value* x, llvm::Value* y) {
+  IrMath m{b, x};
+  return ApplyElementwise(m, op, x, y);
+}
+
+llvm::Value* EmitProgram(llvm::IRBuilder<>& b, const std::vector<ElementwiseInstr>& program,
+                         const std::function<llvm::Value*(int)>& input) {
+  IrMath m{b, nullptr};
+  return RunProgram(m, program, [&](int k) {
+    llvm::Value* v = input(k);
+    if (m.like == nullptr) m.like = v;  // Every input has one type.
+    return v;
+  });
 }
 
 }  // namespace kiln::codegen

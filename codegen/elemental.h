@@ -14,6 +14,9 @@
 #ifndef KILN_CODEGEN_ELEMENTAL_H_
 #define KILN_CODEGEN_ELEMENTAL_H_
 
+#include <functional>
+#include <vector>
+
 #include "ir/elementwise_program.h"
 #include "llvm/IR/IRBuilder.h"
 
@@ -24,10 +27,13 @@ llvm::Value* EmitLog(llvm::IRBuilder<>& b, llvm::Value* x);
 llvm::Value* EmitTanh(llvm::IRBuilder<>& b, llvm::Value* x);
 llvm::Value* EmitSigmoid(llvm::IRBuilder<>& b, llvm::Value* x);
 
-// One instruction of an elementwise program on f32 operands of one type (scalars or vectors);
-// `y` is null for unary kinds. The interpreter's reference is EvalElementwise.
-llvm::Value* EmitElement(llvm::IRBuilder<>& b, ElementwiseInstr::Kind kind, llvm::Value* x,
-                         llvm::Value* y);
+// An elementwise op of ops.def on f32 operands of one type (scalars or vectors), from its one
+// definition (ir/elementwise_math.h); `y` is null for unary ops.
+llvm::Value* EmitElement(llvm::IRBuilder<>& b, OpKind op, llvm::Value* x, llvm::Value* y);
+// An elementwise program (ir/elementwise_program.h) on operands of one type; `input(k)` loads
+// input k.
+llvm::Value* EmitProgram(llvm::IRBuilder<>& b, const std::vector<ElementwiseInstr>& program,
+                         const std::function<llvm::Value*(int)>& input);
 
 }  // namespace kiln::codegen
 

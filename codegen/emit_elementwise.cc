@@ -1,7 +1,7 @@
 // Emitters for elementwise ops, bias add, broadcast and the optimizer updates: flat loops over
 // chunks of elements; elementwise programs in explicit vectors of the target's width.
-#include "codegen/lowering.h"
 #include "codegen/elemental.h"
+#include "codegen/lowering.h"
 #include "ir/elementwise_program.h"
 #include "llvm/IR/Intrinsics.h"
 
@@ -82,7 +82,7 @@ void EmitProgramKernel(Lowering& l, const Node& node, const std::vector<Elementw
                        const char* suffix) {
   const int64_t n = NumElements(node.type.dims);
   double ops = 0;
-  for (const ElementwiseInstr& instr : program) ops += instr.kind != ElementwiseInstr::kInput;
+  for (const ElementwiseInstr& instr : program) ops += instr.op != OpKind::kInput;
   l.BeginKernel(node, suffix, Tasks(l, n), 1, static_cast<double>(n) * ops);
   KernelBuilder& kb = l.kb();
   auto& b = kb.b();
@@ -91,22 +91,11 @@ void EmitProgramKernel(Lowering& l, const Node& node, const std::vector<Elementw
   for (size_t i = 0; i < node.inputs.size(); ++i) in.push_back(l.In(node, static_cast<int>(i)));
   llvm::Value* out = l.Out(node);
   auto body = [&](llvm::Value* i, int valid) {
-    std::vector<llvm::Value*> stack;
-    for (const ElementwiseInstr& instr : program) {
-      if (instr.kind == ElementwiseInstr::kInput) {
-        const bool scalar = l.input(node, instr.input).type.rank() == 0 && node.type.rank() > 0;
-        stack.push_back(scalar ? kb.Splat(kb.Load(in[instr.input], kb.I(0)), lanes)
-                               : kb.VLoad(in[instr.input], i, lanes, valid));
-        continue;
-      }
-      llvm::Value* y = nullptr;
-      if (ElementwiseArity(instr.kind) == 2) {
-        y = stack.back();
-        stack.pop_back();
-      }
-      stack.back() = EmitElement(b, instr.kind, stack.back(), y);
-    }
-    kb.VStore(stack.back(), out, i, valid);
+    llvm::Value* r = EmitProgram(b, program, [&](int k) {
+      const bool scalar = l.input(node, k).type.rank() == 0 && node.type.rank() > 0;
+      return scalar ? kb.Splat(kb.Load(in[k], kb.I(0)), lanes) : kb.VLoad(in[k], i, lanes, valid);
+    });
+    kb.VStore(r, out, i, valid);
   };
   const int64_t full = n - n % lanes;
   llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(Chunk(l)));
@@ -126,10 +115,9 @@ void EmitElementwiseOp(Lowering& l, const Node& node) {
   if (node.op == OpKind::kEqual || l.input(node, 0).type.dtype == DType::kI32) {
     return EmitScalarBinary(l, node);
   }
-  const ElementwiseInstr::Kind kind = *ElementwiseKindOf(node.op);
-  std::vector<ElementwiseInstr> program = {{ElementwiseInstr::kInput, 0}};
-  if (ElementwiseArity(kind) == 2) program.push_back({ElementwiseInstr::kInput, 1});
-  program.push_back({kind, -1});
+  std::vector<ElementwiseInstr> program = {{OpKind::kInput, 0}};
+  if (ElementwiseArity(node.op) == 2) program.push_back({OpKind::kInput, 1});
+  program.push_back({node.op, -1});
   EmitProgramKernel(l, node, program, "eltwise");
 }
 

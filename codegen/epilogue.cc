@@ -31,26 +31,11 @@ llvm::Value* Epilogue::Apply(KernelBuilder& kb, llvm::Value* acc, llvm::Value* o
                              int valid) const {
   if (program_.empty()) return acc;
   const int lanes = kb.lanes();
-  std::vector<llvm::Value*> stack;
-  for (const ElementwiseInstr& instr : program_) {
-    if (instr.kind == ElementwiseInstr::kInput) {
-      if (instr.input == 0) {
-        stack.push_back(acc);
-      } else if (scalar_[instr.input - 1]) {
-        stack.push_back(kb.Splat(kb.Load(extras_[instr.input - 1], kb.I(0)), lanes));
-      } else {
-        stack.push_back(kb.VLoad(extras_[instr.input - 1], offset, lanes, valid));
-      }
-      continue;
-    }
-    llvm::Value* y = nullptr;
-    if (ElementwiseArity(instr.kind) == 2) {
-      y = stack.back();
-      stack.pop_back();
-    }
-    stack.back() = EmitElement(kb.b(), instr.kind, stack.back(), y);
-  }
-  return stack.back();
+  return EmitProgram(kb.b(), program_, [&](int k) -> llvm::Value* {
+    if (k == 0) return acc;
+    if (scalar_[k - 1]) return kb.Splat(kb.Load(extras_[k - 1], kb.I(0)), lanes);
+    return kb.VLoad(extras_[k - 1], offset, lanes, valid);
+  });
 }
 
 }  // namespace kiln::codegen

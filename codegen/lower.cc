@@ -37,16 +37,8 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kBiasAdd:
       EmitBiasAdd(l, node);
       return absl::OkStatus();
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
+#include "ir/elementwise_cases.inc"
     case OpKind::kEqual:
-      EmitElementwiseOp(l, node);
-      return absl::OkStatus();
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kTanh:
       EmitElementwiseOp(l, node);
       return absl::OkStatus();
     case OpKind::kSoftmax:
@@ -69,11 +61,6 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kMaxPool2DGrad:
     case OpKind::kAvgPool2DGrad:
       EmitPoolGrad(l, node);
-      return absl::OkStatus();
-    case OpKind::kReluGrad:
-    case OpKind::kSigmoidGrad:
-    case OpKind::kTanhGrad:
-      EmitElementwiseOp(l, node);
       return absl::OkStatus();
     case OpKind::kSoftmaxGrad:
       EmitSoftmaxGrad(l, node);

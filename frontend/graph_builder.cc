@@ -69,23 +69,18 @@ absl::StatusOr<NodeId> GraphBuilder::ApplyActivation(NodeId x, const std::string
                                                      const std::string& layer, bool final_name) {
   std::string name = final_name ? layer : absl::StrCat(layer, "/", activation);
   if (activation.empty() || activation == "linear") return x;
-  OpKind op;
-  Attrs attrs;
-  if (activation == "relu") {
-    op = OpKind::kRelu;
-  } else if (activation == "sigmoid") {
-    op = OpKind::kSigmoid;
-  } else if (activation == "tanh") {
-    op = OpKind::kTanh;
-  } else if (activation == "softmax") {
-    op = OpKind::kSoftmax;
-    attrs["axis"] = AttrValue::Int(-1);
+  if (activation == "softmax") {
     logits_ = x;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown activation '", activation, "' (expected relu, sigmoid, tanh, softmax or linear)"));
+    return graph_.AddOp(OpKind::kSoftmax, name, {x}, {{"axis", AttrValue::Int(-1)}});
   }
-  return graph_.AddOp(op, name, {x}, std::move(attrs));
+  // Every activation row of ops.def, by its program token.
+  auto op = ParseElementwiseToken(activation, ElementwiseCategory::kActivation);
+  if (!op.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown activation '", activation,
+                                                   "' (expected ", ActivationNames(),
+                                                   ", softmax or linear)"));
+  }
+  return graph_.AddOp(*op, name, {x});
 }
 
 absl::StatusOr<NodeId> GraphBuilder::Conv2D(NodeId x, int64_t filters, Window kernel,
@@ -270,9 +265,8 @@ absl::StatusOr<NodeId> GraphBuilder::Replay(const Graph& saved, NodeId x,
       added = graph_.AddOp(n.op, n.name, std::move(inputs), std::move(attrs));
     }
     if (!added.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("replaying saved node '", n.name,
-                                                     "' at batch ", batch_, ": ",
-                                                     added.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "replaying saved node '", n.name, "' at batch ", batch_, ": ", added.status().message()));
     }
     map[id] = *added;
   }

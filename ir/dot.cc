@@ -60,14 +60,13 @@ int AppendProgram(absl::string_view program_text, const std::vector<int>& in_par
   if (!program.ok()) return -1;
   std::vector<int> stack;  // >= 0: a part; < 0: node input -1 - value.
   for (const ElementwiseInstr& instr : *program) {
-    if (instr.kind == ElementwiseInstr::kInput) {
-      stack.push_back(in_part[instr.input] >= 0 ? in_part[instr.input]
-                                                : -1 - in_node[instr.input]);
+    if (instr.op == OpKind::kInput) {
+      stack.push_back(in_part[instr.input] >= 0 ? in_part[instr.input] : -1 - in_node[instr.input]);
       continue;
     }
     const int part = static_cast<int>(p.ops.size());
-    p.ops.push_back(ElementwiseToken(instr.kind));
-    const int arity = ElementwiseArity(instr.kind);
+    p.ops.push_back(ElementwiseToken(instr));
+    const int arity = ElementwiseArity(instr.op);
     if (static_cast<int>(stack.size()) < arity) return -1;
     for (size_t k = stack.size() - arity; k < stack.size(); ++k) {
       if (stack[k] >= 0) {

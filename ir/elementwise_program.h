@@ -6,39 +6,44 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "ir/elementwise_math.h"
 #include "ir/op.h"
 
 namespace kiln {
 
+// One postfix instruction: push node input `input` (op kInput), or apply an elementwise op of
+// ops.def to the top one or two values.
 struct ElementwiseInstr {
-  enum Kind {
-    kInput,
-    kAdd,
-    kSub,
-    kMul,
-    kDiv,
-    kRelu,
-    kSigmoid,
-    kTanh,
-    kReluGrad,
-    kSigmoidGrad,
-    kTanhGrad
-  };
-  Kind kind;
+  OpKind op = OpKind::kInput;
   int input = -1;  // kInput: which node input.
 };
 
 // Parses and checks a program (stack discipline, inputs below `num_inputs`, one result).
 absl::StatusOr<std::vector<ElementwiseInstr>> ParseElementwiseProgram(absl::string_view program,
                                                                       int num_inputs);
-// The instruction for an elementwise op kind, or an error if `op` is not one.
-absl::StatusOr<ElementwiseInstr::Kind> ElementwiseKindOf(OpKind op);
-const char* ElementwiseToken(ElementwiseInstr::Kind kind);
-int ElementwiseArity(ElementwiseInstr::Kind kind);
-// Evaluates one instruction on scalars (the interpreter's semantics).
-float EvalElementwise(ElementwiseInstr::Kind kind, float a, float b);
+// The program token of an instruction: "in3", "relu".
+std::string ElementwiseToken(const ElementwiseInstr& instr);
+// One op on scalars (the interpreter's semantics, ir/elementwise_math.h).
+float EvalElementwise(OpKind op, float a, float b = 0.0f);
+
+// Runs `program` in the arithmetic `m` (ir/elementwise_math.h); `input(k)` is input k's value.
+template <typename M, typename Input>
+typename M::Value RunProgram(M& m, const std::vector<ElementwiseInstr>& program, Input&& input) {
+  absl::InlinedVector<typename M::Value, 8> stack;
+  for (const ElementwiseInstr& instr : program) {
+    if (instr.op == OpKind::kInput) {
+      stack.push_back(input(instr.input));
+      continue;
+    }
+    typename M::Value b = stack.back();
+    if (ElementwiseArity(instr.op) == 2) stack.pop_back();
+    stack.back() = ApplyElementwise(m, instr.op, stack.back(), b);
+  }
+  return stack.back();
+}
 
 // out[i] = program(in[0][i], in[1][i], ...) for i < n, where an input flagged in `scalar` is
 // read at index 0 for every i. `out` may be one of the inputs.

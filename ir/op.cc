@@ -33,7 +33,10 @@ const std::vector<OpInfo>& OpTable() {
   static const auto* table = new std::vector<OpInfo>{
 #define KILN_OP(kind, min_in, max_in, schema) \
   {OpKind::k##kind, #kind, min_in, max_in, ParseSchema(schema)},
+#define KILN_ELEMENTWISE(kind, arity, token, category) \
+  {OpKind::k##kind, #kind, arity, arity, {}, ElementwiseCategory::category, token},
 #include "ir/ops.def"
+#undef KILN_ELEMENTWISE
 #undef KILN_OP
   };
   return *table;
@@ -49,6 +52,26 @@ absl::StatusOr<OpKind> ParseOpKind(absl::string_view name) {
     if (name == info.name) return info.kind;
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown op '", name, "'"));
+}
+
+absl::StatusOr<OpKind> ParseElementwiseToken(absl::string_view token,
+                                             ElementwiseCategory category) {
+  for (const OpInfo& info : OpTable()) {
+    if (info.token != nullptr && token == info.token &&
+        (category == ElementwiseCategory::kNone || info.category == category)) {
+      return info.kind;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown elementwise op '", token, "'"));
+}
+
+std::string ActivationNames() {
+  std::string names;
+  for (const OpInfo& info : OpTable()) {
+    if (info.category != ElementwiseCategory::kActivation) continue;
+    absl::StrAppend(&names, names.empty() ? "" : ", ", info.token);
+  }
+  return names;
 }
 
 bool IsSource(OpKind kind) {

@@ -30,18 +30,35 @@ struct AttrSpec {
   AttrKind kind;
 };
 
+// What an elementwise row of ops.def declares (see KILN_ELEMENTWISE there).
+enum class ElementwiseCategory { kNone, kArithmetic, kActivation, kActivationGrad };
+
 struct OpInfo {
   OpKind kind;
   const char* name;  // "Conv2D", as written in the text IR.
   int min_inputs;
   int max_inputs;
   std::vector<AttrSpec> attrs;
+  ElementwiseCategory category = ElementwiseCategory::kNone;
+  const char* token = nullptr;  // An elementwise op's name in programs: "relu".
 };
 
 const OpInfo& GetOpInfo(OpKind kind);
 const char* OpName(OpKind kind);
 absl::StatusOr<OpKind> ParseOpKind(absl::string_view name);
 bool IsSource(OpKind kind);
+inline bool IsElementwise(OpKind kind) {
+  return GetOpInfo(kind).category != ElementwiseCategory::kNone;
+}
+// An elementwise op's input count (1 or 2); 0 for any other op.
+inline int ElementwiseArity(OpKind kind) {
+  return IsElementwise(kind) ? GetOpInfo(kind).min_inputs : 0;
+}
+// The elementwise op whose program token (or, with `category`, activation name) is `token`.
+absl::StatusOr<OpKind> ParseElementwiseToken(
+    absl::string_view token, ElementwiseCategory category = ElementwiseCategory::kNone);
+// The activation names `activation=` accepts, comma-separated.
+std::string ActivationNames();
 // Update ops (Assign, ApplySgd, ApplyAdam) run after every other node and write their first
 // NumMutatedInputs inputs, which must be Parameters, in place.
 int NumMutatedInputs(OpKind kind);

@@ -146,4 +146,14 @@ absl::StatusOr<TensorType> InferBinary(const TensorType& a, const TensorType& b)
                            " (only equal shapes or a scalar operand broadcast)"));
 }
 
+absl::StatusOr<TensorType> InferElementwise(OpKind op, const std::vector<TensorType>& in) {
+  const bool ints_too = GetOpInfo(op).category == ElementwiseCategory::kArithmetic;
+  if (in[0].dtype != DType::kF32 && !(ints_too && in[0].dtype == DType::kI32)) {
+    return Fail(absl::StrCat(GetOpInfo(op).name, " needs f32", ints_too ? " or i32" : "",
+                             " operands, not ", TypeToString(in[0])));
+  }
+  if (in.size() == 1) return in[0];
+  return InferBinary(in[0], in[1]);
+}
+
 }  // namespace kiln::shape_checks

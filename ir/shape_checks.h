@@ -46,6 +46,9 @@ absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank);
 // ReduceSum/Mean/Max over `axes`, keepdims or not; Add/Sub/Mul/Div: equal shapes or a scalar.
 absl::StatusOr<TensorType> InferReduce(const Node& node, const TensorType& x);
 absl::StatusOr<TensorType> InferBinary(const TensorType& a, const TensorType& b);
+// Every elementwise op of ops.def: f32 operands of one shape (a rank-0 operand broadcasts);
+// arithmetic (Add, Sub, Mul, Div) also on i32.
+absl::StatusOr<TensorType> InferElementwise(OpKind op, const std::vector<TensorType>& in);
 
 }  // namespace kiln::shape_checks
 

@@ -167,16 +167,8 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return in[0];
     }
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-      return InferBinary(in[0], in[1]);
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kTanh:
-      KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));
-      return in[0];
+#include "ir/elementwise_cases.inc"
+      return InferElementwise(node.op, in);
     case OpKind::kSoftmax:
       KILN_RETURN_IF_ERROR(ExpectF32(in[0], "input"));
       KILN_RETURN_IF_ERROR(NormalizeAxis(node.GetInt("axis"), in[0].rank()).status());
@@ -275,18 +267,13 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       if (y != in.back()) return Fail(absl::StrCat("dy must be ", TypeToString(y)));
       return x;
     }
-    case OpKind::kReluGrad:
-    case OpKind::kSigmoidGrad:
-    case OpKind::kTanhGrad:
     case OpKind::kSoftmaxGrad:
       KILN_RETURN_IF_ERROR(ExpectF32(in[0], "y"));
       if (in[0] != in[1]) {
         return Fail(
             absl::StrCat("y ", TypeToString(in[0]), " and dy ", TypeToString(in[1]), " differ"));
       }
-      if (node.op == OpKind::kSoftmaxGrad) {
-        KILN_RETURN_IF_ERROR(NormalizeAxis(node.GetInt("axis"), in[0].rank()).status());
-      }
+      KILN_RETURN_IF_ERROR(NormalizeAxis(node.GetInt("axis"), in[0].rank()).status());
       return in[0];
     case OpKind::kBroadcast: {
       TensorType out{in[0].dtype, node.GetInts("shape")};

@@ -28,15 +28,8 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::MatMul(node, in, out);
     case OpKind::kBiasAdd:
       return kernels::BiasAdd(node, in, out);
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-      return kernels::Binary(node, in, out);
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kTanh:
-      return kernels::Unary(node, in, out);
+#include "ir/elementwise_cases.inc"
+      return kernels::ElementwiseOp(node, in, out);
     case OpKind::kSoftmax:
       return kernels::Softmax(node, in, out);
     case OpKind::kReduceSum:
@@ -53,11 +46,8 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::MaxPool2DGrad(node, in, out);
     case OpKind::kAvgPool2DGrad:
       return kernels::AvgPool2DGrad(node, in, out);
-    case OpKind::kReluGrad:
-    case OpKind::kSigmoidGrad:
-    case OpKind::kTanhGrad:
     case OpKind::kSoftmaxGrad:
-      return kernels::ActivationGrad(node, in, out);
+      return kernels::SoftmaxGrad(node, in, out);
     case OpKind::kBroadcast:
       return kernels::Broadcast(node, in, out);
     case OpKind::kSoftmaxCrossEntropy:

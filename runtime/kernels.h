@@ -21,8 +21,8 @@ void AvgPool2D(const Node& node, const Inputs& in, Tensor* out);
 // kernels_dense.cc
 void MatMul(const Node& node, const Inputs& in, Tensor* out);
 void BiasAdd(const Node& node, const Inputs& in, Tensor* out);
-void Binary(const Node& node, const Inputs& in, Tensor* out);  // Add, Sub, Mul, Div.
-void Unary(const Node& node, const Inputs& in, Tensor* out);   // Relu, Sigmoid, Tanh.
+// Every elementwise op of ops.def (Add, Relu, TanhGrad, ...).
+void ElementwiseOp(const Node& node, const Inputs& in, Tensor* out);
 void Softmax(const Node& node, const Inputs& in, Tensor* out);
 
 // kernels_reduce.cc
@@ -34,7 +34,7 @@ void Conv2DBackpropInput(const Node& node, const Inputs& in, Tensor* out);
 void Conv2DBackpropFilter(const Node& node, const Inputs& in, Tensor* out);
 void MaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
 void AvgPool2DGrad(const Node& node, const Inputs& in, Tensor* out);
-void ActivationGrad(const Node& node, const Inputs& in, Tensor* out);  // Relu/Sigmoid/Tanh/Softmax.
+void SoftmaxGrad(const Node& node, const Inputs& in, Tensor* out);
 void Broadcast(const Node& node, const Inputs& in, Tensor* out);
 void SoftmaxCrossEntropy(const Node& node, const Inputs& in, Tensor* out);
 void SoftmaxCrossEntropyGrad(const Node& node, const Inputs& in, Tensor* out);

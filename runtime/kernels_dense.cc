@@ -1,8 +1,9 @@
-// Reference dense and elementwise kernels: MatMul, BiasAdd, Binary, Unary, Softmax.
+// Reference dense and elementwise kernels: MatMul, BiasAdd, every elementwise op, Softmax.
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
+#include "ir/elementwise_program.h"
 #include "runtime/kernels.h"
 
 namespace kiln::kernels {
@@ -15,23 +16,6 @@ void BinaryLoop(const Tensor& a, const Tensor& b, T* out, int64_t n, const T* av
   const int64_t sa = a.dims().empty() ? 0 : 1;
   const int64_t sb = b.dims().empty() ? 0 : 1;
   for (int64_t i = 0; i < n; ++i) out[i] = f(av[i * sa], bv[i * sb]);
-}
-
-template <typename T>
-void BinaryTyped(OpKind op, const Tensor& a, const Tensor& b, T* out, int64_t n, const T* av,
-                 const T* bv) {
-  switch (op) {
-    case OpKind::kAdd:
-      return BinaryLoop(a, b, out, n, av, bv, [](T x, T y) { return x + y; });
-    case OpKind::kSub:
-      return BinaryLoop(a, b, out, n, av, bv, [](T x, T y) { return x - y; });
-    case OpKind::kMul:
-      return BinaryLoop(a, b, out, n, av, bv, [](T x, T y) { return x * y; });
-    case OpKind::kDiv:
-      return BinaryLoop(a, b, out, n, av, bv, [](T x, T y) { return x / y; });
-    default:
-      return;  // Not a binary op; the interpreter never dispatches one here.
-  }
 }
 
 // i32 arithmetic wraps (two's complement) instead of overflowing; division by zero gives 0 and
@@ -62,13 +46,6 @@ void BinaryI32(OpKind op, const Tensor& a, const Tensor& b, int32_t* out, int64_
     default:
       return;
   }
-}
-
-// Logistic function without overflow: exp is only taken of a non-positive argument.
-float StableSigmoid(float x) {
-  if (x >= 0) return 1.0f / (1.0f + std::exp(-x));
-  const float e = std::exp(x);
-  return e / (1.0f + e);
 }
 
 }  // namespace
@@ -110,36 +87,21 @@ void BiasAdd(const Node& node, const Inputs& in, Tensor* out) {
   }
 }
 
-// Add/Sub/Mul/Div per node.op over equal shapes, or with either operand a rank-0 scalar.
-// f32 follows IEEE; i32 see BinaryI32.
-void Binary(const Node& node, const Inputs& in, Tensor* out) {
-  const Tensor& a = *in[0];
-  const Tensor& b = *in[1];
-  if (out->dtype() == DType::kF32) {
-    BinaryTyped(node.op, a, b, out->f32(), out->size(), a.f32(), b.f32());
-  } else {
-    BinaryI32(node.op, a, b, out->i32(), out->size());
+// Any elementwise op of ops.def from its one definition (ir/elementwise_math.h), a rank-0
+// operand broadcast; Add/Sub/Mul/Div on i32 operands, see BinaryI32.
+void ElementwiseOp(const Node& node, const Inputs& in, Tensor* out) {
+  if (out->dtype() == DType::kI32)
+    return BinaryI32(node.op, *in[0], *in[1], out->i32(), out->size());
+  std::vector<ElementwiseInstr> program;
+  std::vector<const float*> operands;
+  std::vector<bool> scalar;
+  for (size_t k = 0; k < in.size(); ++k) {
+    program.push_back({OpKind::kInput, static_cast<int>(k)});
+    operands.push_back(in[k]->f32());
+    scalar.push_back(in[k]->dims().empty() && out->size() != 1);
   }
-}
-
-// Relu (NaN passes through), Sigmoid (stable for large |x|), Tanh, per node.op.
-void Unary(const Node& node, const Inputs& in, Tensor* out) {
-  const float* x = in[0]->f32();
-  float* o = out->f32();
-  const int64_t n = out->size();
-  switch (node.op) {
-    case OpKind::kRelu:
-      for (int64_t i = 0; i < n; ++i) o[i] = x[i] < 0.0f ? 0.0f : x[i];
-      return;
-    case OpKind::kSigmoid:
-      for (int64_t i = 0; i < n; ++i) o[i] = StableSigmoid(x[i]);
-      return;
-    case OpKind::kTanh:
-      for (int64_t i = 0; i < n; ++i) o[i] = std::tanh(x[i]);
-      return;
-    default:
-      return;  // Not a unary op; the interpreter never dispatches one here.
-  }
+  program.push_back({node.op, -1});
+  EvalProgram(program, operands, scalar, out->f32(), out->size());
 }
 
 // Softmax along attr "axis" (negative counts from the end): exp(x - max) / sum, sums in double.

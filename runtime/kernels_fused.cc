@@ -168,22 +168,13 @@ void RoutedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
 void Elementwise(const Node& node, const Inputs& in, Tensor* out) {
   auto code = ParseElementwiseProgram(node.GetStr("program"), static_cast<int>(in.size()));
   KILN_CHECK(code.ok());
-  std::vector<float> stack;
-  float* o = out->f32();
-  for (int64_t i = 0; i < out->size(); ++i) {
-    stack.clear();
-    for (const ElementwiseInstr& instr : *code) {
-      if (instr.kind == ElementwiseInstr::kInput) {
-        const Tensor& t = *in[instr.input];
-        stack.push_back(t.f32()[t.size() == 1 && out->size() != 1 ? 0 : i]);
-        continue;
-      }
-      const float b = ElementwiseArity(instr.kind) == 2 ? stack.back() : 0.0f;
-      if (ElementwiseArity(instr.kind) == 2) stack.pop_back();
-      stack.back() = EvalElementwise(instr.kind, stack.back(), b);
-    }
-    o[i] = stack.back();
+  std::vector<const float*> operands;
+  std::vector<bool> scalar;
+  for (const Tensor* t : in) {
+    operands.push_back(t->f32());
+    scalar.push_back(t->size() == 1 && out->size() != 1);
   }
+  EvalProgram(*code, operands, scalar, out->f32(), out->size());
 }
 
 void SoftmaxCrossEntropyWithGrad(const Node& node, const Inputs& in, Tensor* out) {

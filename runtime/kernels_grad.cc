@@ -144,48 +144,30 @@ void AvgPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {
   });
 }
 
-// (y, dy) -> dx from the forward output y: ReluGrad dy where y > 0 else 0 (NaN y gives 0);
-// SigmoidGrad dy*y*(1-y); TanhGrad dy*(1-y*y); SoftmaxGrad along attr "axis" (negative counts
-// from the end) y*(dy - sum_axis(dy*y)), the sum in double.
-void ActivationGrad(const Node& node, const Inputs& in, Tensor* out) {
+// (y, dy) -> dx from the forward output y along attr "axis" (negative counts from the end):
+// y*(dy - sum_axis(dy*y)), the sum in double.
+void SoftmaxGrad(const Node& node, const Inputs& in, Tensor* out) {
   const float* y = in[0]->f32();
   const float* dy = in[1]->f32();
   float* o = out->f32();
-  const int64_t n = out->size();
-  switch (node.op) {
-    case OpKind::kReluGrad:
-      for (int64_t i = 0; i < n; ++i) o[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-      return;
-    case OpKind::kSigmoidGrad:
-      for (int64_t i = 0; i < n; ++i) o[i] = dy[i] * y[i] * (1.0f - y[i]);
-      return;
-    case OpKind::kTanhGrad:
-      for (int64_t i = 0; i < n; ++i) o[i] = dy[i] * (1.0f - y[i] * y[i]);
-      return;
-    case OpKind::kSoftmaxGrad: {
-      const Dims& dims = in[0]->dims();
-      const int rank = static_cast<int>(dims.size());
-      int64_t axis = node.GetInt("axis");
-      if (axis < 0) axis += rank;
-      int64_t outer, len, inner;
-      SplitAtAxis(dims, static_cast<int>(axis), &outer, &len, &inner);
-      for (int64_t p = 0; p < outer; ++p) {
-        for (int64_t q = 0; q < inner; ++q) {
-          const int64_t base = p * len * inner + q;  // Element j is at base + j * inner.
-          double dot = 0.0;
-          for (int64_t j = 0; j < len; ++j) {
-            dot += static_cast<double>(dy[base + j * inner]) * y[base + j * inner];
-          }
-          for (int64_t j = 0; j < len; ++j) {
-            const int64_t i = base + j * inner;
-            o[i] = static_cast<float>(y[i] * (dy[i] - dot));
-          }
-        }
+  const Dims& dims = in[0]->dims();
+  const int rank = static_cast<int>(dims.size());
+  int64_t axis = node.GetInt("axis");
+  if (axis < 0) axis += rank;
+  int64_t outer, len, inner;
+  SplitAtAxis(dims, static_cast<int>(axis), &outer, &len, &inner);
+  for (int64_t p = 0; p < outer; ++p) {
+    for (int64_t q = 0; q < inner; ++q) {
+      const int64_t base = p * len * inner + q;  // Element j is at base + j * inner.
+      double dot = 0.0;
+      for (int64_t j = 0; j < len; ++j) {
+        dot += static_cast<double>(dy[base + j * inner]) * y[base + j * inner];
       }
-      return;
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t i = base + j * inner;
+        o[i] = static_cast<float>(y[i] * (dy[i] - dot));
+      }
     }
-    default:
-      return;  // Not an activation gradient; the interpreter never dispatches one here.
   }
 }
 

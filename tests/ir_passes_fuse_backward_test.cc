@@ -199,22 +199,11 @@ float EvalProgram(const std::string& program, const std::vector<float>& inputs) 
   auto code = ParseElementwiseProgram(program, static_cast<int>(inputs.size()));
   EXPECT_TRUE(code.ok()) << code.status();
   if (!code.ok()) return std::numeric_limits<float>::quiet_NaN();
-  std::vector<float> stack;
-  for (const ElementwiseInstr& instr : *code) {
-    if (instr.kind == ElementwiseInstr::kInput) {
-      stack.push_back(inputs[instr.input]);
-      continue;
-    }
-    if (ElementwiseArity(instr.kind) == 1) {
-      stack.back() = EvalElementwise(instr.kind, stack.back(), 0);
-    } else {
-      const float b = stack.back();
-      stack.pop_back();
-      stack.back() = EvalElementwise(instr.kind, stack.back(), b);
-    }
-  }
-  EXPECT_EQ(stack.size(), 1u);
-  return stack.back();
+  std::vector<const float*> in;
+  for (const float& v : inputs) in.push_back(&v);
+  float out = 0;
+  kiln::EvalProgram(*code, in, std::vector<bool>(inputs.size(), false), &out, 1);
+  return out;
 }
 
 TEST(PassesFuse, ElementwiseChainBecomesOneProgram) {
@@ -255,7 +244,7 @@ TEST(PassesFuse, ElementwiseReusedInputAndScalarOperand) {
   EXPECT_THAT(InputNames(g, "z"), ElementsAre("x", "s"));
   EXPECT_EQ(z.GetStr("program"), "in0 tanh in0 sub in1 mul sigmoid");
   const float x = 0.7f, s = -2.0f;
-  const float want = EvalElementwise(ElementwiseInstr::kSigmoid, (std::tanh(x) - x) * s, 0);
+  const float want = EvalElementwise(OpKind::kSigmoid, (std::tanh(x) - x) * s);
   EXPECT_EQ(EvalProgram(z.GetStr("program"), {x, s}), want);
 }
 

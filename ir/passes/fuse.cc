@@ -68,8 +68,7 @@ class Fuser {
   // composed with the epilogue so far, and the op's node becomes the fused contraction.
   bool FuseEpilogue(NodeId id) {
     Node& n = g_.mutable_node(id);
-    auto kind = ElementwiseKindOf(n.op);
-    if (!kind.ok() || n.type.dtype != DType::kF32) return false;
+    if (!IsElementwise(n.op) || n.type.dtype != DType::kF32) return false;
     for (int slot = 0; slot < static_cast<int>(n.inputs.size()); ++slot) {
       const Node& p = g_.node(n.inputs[slot]);
       const bool conv = p.op == OpKind::kConv2D || p.op == OpKind::kFusedConv2D;
@@ -90,8 +89,9 @@ class Fuser {
       }
       if (inputs.size() > 8) continue;
       std::string outer;
-      for (int j = 0; j < static_cast<int>(n.inputs.size()); ++j) absl::StrAppend(&outer, "in", j, " ");
-      absl::StrAppend(&outer, ElementwiseToken(*kind));
+      for (int j = 0; j < static_cast<int>(n.inputs.size()); ++j)
+        absl::StrAppend(&outer, "in", j, " ");
+      absl::StrAppend(&outer, GetOpInfo(n.op).token);
       const std::string inner = fused ? p.GetStr("epilogue") : "in0";
       Attrs attrs = p.attrs;
       attrs.erase("epilogue");
@@ -322,7 +322,7 @@ class Fuser {
   // Grows an Elementwise program at `id` by inlining single-use elementwise producers.
   bool FuseElementwise(NodeId id) {
     Node& n = g_.mutable_node(id);
-    if (!ElementwiseKindOf(n.op).ok() || n.type.dtype != DType::kF32) return false;
+    if (!IsElementwise(n.op) || n.type.dtype != DType::kF32) return false;
     std::vector<NodeId> inputs;
     std::string program;
     int absorbed = 0;
@@ -338,8 +338,7 @@ class Fuser {
   bool Emit(NodeId id, bool root, std::vector<NodeId>* inputs, std::string* program,
             int* absorbed) {
     const Node& n = g_.node(id);
-    auto kind = ElementwiseKindOf(n.op);
-    const bool inline_it = kind.ok() && n.type.dtype == DType::kF32 &&
+    const bool inline_it = IsElementwise(n.op) && n.type.dtype == DType::kF32 &&
                            (root || (uses_[id] == 1 && n.type == g_.node(root_).type));
     if (root) root_ = id;
     if (!inline_it) {
@@ -353,7 +352,7 @@ class Fuser {
     for (NodeId in : n.inputs) {
       if (!Emit(in, false, inputs, program, absorbed)) return false;
     }
-    absl::StrAppend(program, " ", ElementwiseToken(*kind));
+    absl::StrAppend(program, " ", GetOpInfo(n.op).token);
     return true;
   }
 
