@@ -177,6 +177,24 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
       KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kTanhGrad, {id, dy}));
       return out;
     }
+    case OpKind::kElu: {  // From the output, as Relu: elu' = y + 1 below 0.
+      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kEluGrad, {id, dy}));
+      return out;
+    }
+    case OpKind::kLeakyRelu:  // From the input: the output's sign is x's, but not its kink.
+    case OpKind::kGelu:
+    case OpKind::kSwish: {
+      const OpKind grad = n.op == OpKind::kLeakyRelu ? OpKind::kLeakyReluGrad
+                          : n.op == OpKind::kGelu    ? OpKind::kGeluGrad
+                                                     : OpKind::kSwishGrad;
+      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, grad, {n.inputs[0], dy}));
+      return out;
+    }
+    case OpKind::kSoftplus: {  // softplus' = sigmoid.
+      KILN_ASSIGN_OR_RETURN(NodeId s, e.Op(0, OpKind::kSigmoid, {n.inputs[0]}));
+      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kMul, {dy, s}));
+      return out;
+    }
     case OpKind::kSoftmax: {
       KILN_ASSIGN_OR_RETURN(
           out[0], e.Op(0, OpKind::kSoftmaxGrad, {id, dy}, {{"axis", n.attrs.at("axis")}}));
@@ -237,6 +255,10 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
     case OpKind::kReluGrad:
     case OpKind::kSigmoidGrad:
     case OpKind::kTanhGrad:
+    case OpKind::kLeakyReluGrad:
+    case OpKind::kEluGrad:
+    case OpKind::kGeluGrad:
+    case OpKind::kSwishGrad:
     case OpKind::kSoftmaxGrad:
     case OpKind::kSoftmaxCrossEntropyGrad:
       return NoRule(n, ": second derivatives are not supported");

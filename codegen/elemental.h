@@ -1,7 +1,8 @@
-// The math of every elementwise op, defined once: each emitter takes and returns f32 scalars or
-// <N x f32> vectors alike, so a loop, a conv epilogue and a reduction all round the same way.
+// The JIT's elementwise math: each emitter takes and returns f32 scalars or <N x f32> vectors
+// alike, so a loop, a conv epilogue and a reduction all round the same way. The ops' formulas
+// are written once, in ir/elementwise_math.h; EmitElement and EmitProgram emit them.
 //
-// exp, log, tanh and sigmoid are inline polynomial approximations (no libm call), so they run
+// exp, log, tanh, sigmoid and erf are inline polynomial approximations (no libm call), so they run
 // at full vector width inside any loop. Their error against double-precision libm, measured
 // over every 257th float bit pattern of both signs, a dense sweep of [-10, 10] and the branch
 // points (tests/codegen_elemental_test.cc), in ulps of the exact result (denormal results on
@@ -10,6 +11,8 @@
 //   log      bound 2 ulp, measured 0.82; x < 0 gives NaN, 0 gives -inf, +inf stays
 //   tanh     bound 3 ulp, measured 1.30; odd polynomial below |x| = 0.625, 1 - 2 / (e^2|x| + 1)
 //   sigmoid  bound 3 ulp, measured 2.33; 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below
+//   erf      bound 4 ulp, measured 3.05; Taylor series below |x| = 1, Abramowitz-Stegun 7.1.26
+//            (1 - t P(t) e^-x^2) above
 // NaN in gives NaN out; infinities give the limits.
 #ifndef KILN_CODEGEN_ELEMENTAL_H_
 #define KILN_CODEGEN_ELEMENTAL_H_
@@ -26,6 +29,7 @@ llvm::Value* EmitExp(llvm::IRBuilder<>& b, llvm::Value* x);
 llvm::Value* EmitLog(llvm::IRBuilder<>& b, llvm::Value* x);
 llvm::Value* EmitTanh(llvm::IRBuilder<>& b, llvm::Value* x);
 llvm::Value* EmitSigmoid(llvm::IRBuilder<>& b, llvm::Value* x);
+llvm::Value* EmitErf(llvm::IRBuilder<>& b, llvm::Value* x);
 
 // An elementwise op of ops.def on f32 operands of one type (scalars or vectors), from its one
 // definition (ir/elementwise_math.h); `y` is null for unary ops.

@@ -29,6 +29,8 @@ llvm::Value* Apply(llvm::IRBuilder<>& b, MathFunction f, llvm::Value* x) {
       return codegen::EmitTanh(b, x);
     case MathFunction::kSigmoid:
       return codegen::EmitSigmoid(b, x);
+    case MathFunction::kErf:
+      return codegen::EmitErf(b, x);
   }
   return x;
 }
@@ -43,7 +45,8 @@ class MathKernelImpl : public MathKernel {
     void* table[2] = {const_cast<float*>(in), out};
     void** t = table;
     if (pool != nullptr) {
-      pool->ParallelFor(vectors, kVectorsPerTask, [fn = fn_, t](int64_t b, int64_t e) { fn(t, b, e); });
+      pool->ParallelFor(vectors, kVectorsPerTask,
+                        [fn = fn_, t](int64_t b, int64_t e) { fn(t, b, e); });
     } else {
       fn_(t, 0, vectors);
     }
@@ -82,6 +85,8 @@ const char* MathFunctionName(MathFunction f) {
       return "tanh";
     case MathFunction::kSigmoid:
       return "sigmoid";
+    case MathFunction::kErf:
+      return "erf";
   }
   return "?";
 }
@@ -102,9 +107,10 @@ absl::StatusOr<std::unique_ptr<MathKernel>> MathKernel::Create(MathFunction f, i
     kb.VStore(Apply(kb.b(), f, kb.VLoad(in, i, lanes, lanes)), out, i, lanes);
   });
   kb.End();
-  KILN_ASSIGN_OR_RETURN(std::vector<void*> addresses, compiler->Compile(std::move(units), {kSymbol}));
-  return std::unique_ptr<MathKernel>(new MathKernelImpl(
-      std::move(compiler), reinterpret_cast<KernelFn>(addresses[0]), lanes));
+  KILN_ASSIGN_OR_RETURN(std::vector<void*> addresses,
+                        compiler->Compile(std::move(units), {kSymbol}));
+  return std::unique_ptr<MathKernel>(
+      new MathKernelImpl(std::move(compiler), reinterpret_cast<KernelFn>(addresses[0]), lanes));
 }
 
 absl::StatusOr<MemoryBandwidth> MeasureMemoryBandwidth(int threads, int samples) {

@@ -14,7 +14,7 @@
 
 namespace kiln {
 
-enum class MathFunction { kCopy, kExp, kLog, kTanh, kSigmoid };
+enum class MathFunction { kCopy, kExp, kLog, kTanh, kSigmoid, kErf };
 const char* MathFunctionName(MathFunction f);
 
 class MathKernel {

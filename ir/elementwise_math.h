@@ -6,7 +6,8 @@
 // contraction's epilogue (the build fails, -Werror=switch, until the case exists).
 //
 // M provides: Value, Mask, Const(float), Add, Sub, Mul, Div, Neg, Abs, Less, Greater,
-// GreaterEqual (ordered: false when either side is NaN), Select(mask, a, b), Exp, Log, Tanh.
+// GreaterEqual (ordered: false when either side is NaN), Select(mask, a, b), Exp, Log, Tanh,
+// Erf.
 #ifndef KILN_IR_ELEMENTWISE_MATH_H_
 #define KILN_IR_ELEMENTWISE_MATH_H_
 
@@ -16,6 +17,14 @@
 #include "ir/status.h"
 
 namespace kiln {
+
+inline constexpr float kLeakySlope = 0.2f;
+
+// Phi(a) = (1 + erf(a / sqrt 2)) / 2, the standard normal distribution function.
+template <typename M>
+typename M::Value NormalCdf(M& m, typename M::Value a) {
+  return m.Mul(m.Const(0.5f), m.Add(m.Const(1), m.Erf(m.Mul(m.Const(0.7071067811865476f), a))));
+}
 
 template <typename M>
 typename M::Value ApplyElementwise(M& m, OpKind op, typename M::Value a, typename M::Value b) {
@@ -39,12 +48,37 @@ typename M::Value ApplyElementwise(M& m, OpKind op, typename M::Value a, typenam
     }
     case OpKind::kTanh:
       return m.Tanh(a);
+    case OpKind::kLeakyRelu:  // a < 0 ? 0.2 a : a (tf.keras and Keras 3's default slope).
+      return m.Select(m.Less(a, m.Const(0)), m.Mul(m.Const(kLeakySlope), a), a);
+    case OpKind::kElu:  // a > 0 ? a : e^a - 1.
+      return m.Select(m.Greater(a, m.Const(0)), a, m.Sub(m.Exp(a), m.Const(1)));
+    case OpKind::kGelu:  // a * Phi(a), Phi(a) = (1 + erf(a / sqrt 2)) / 2.
+      return m.Mul(a, NormalCdf(m, a));
+    case OpKind::kSwish:
+      return m.Mul(a, ApplyElementwise(m, OpKind::kSigmoid, a, a));
+    case OpKind::kSoftplus: {  // max(a, 0) + log(1 + e^-|a|): e^x never overflows.
+      const V pos = m.Select(m.Greater(a, m.Const(0)), a, m.Const(0));
+      return m.Add(pos, m.Log(m.Add(m.Const(1), m.Exp(m.Neg(m.Abs(a))))));
+    }
     case OpKind::kReluGrad:  // (y, dy): dy where y > 0, else 0 (NaN y gives 0).
       return m.Select(m.Greater(a, m.Const(0)), b, m.Const(0));
     case OpKind::kSigmoidGrad:  // (y, dy): dy * y * (1 - y).
       return m.Mul(m.Mul(b, a), m.Sub(m.Const(1), a));
     case OpKind::kTanhGrad:  // (y, dy): dy * (1 - y^2).
       return m.Mul(b, m.Sub(m.Const(1), m.Mul(a, a)));
+    case OpKind::kLeakyReluGrad:  // (x, dy): dy where x > 0, else 0.2 dy.
+      return m.Select(m.Greater(a, m.Const(0)), b, m.Mul(m.Const(kLeakySlope), b));
+    case OpKind::kEluGrad:  // (y, dy): dy where y > 0, else dy (y + 1) = dy e^x.
+      return m.Select(m.Greater(a, m.Const(0)), b, m.Mul(b, m.Add(a, m.Const(1))));
+    case OpKind::kGeluGrad: {  // (x, dy): dy (Phi(x) + x phi(x)), phi the normal density.
+      const V density =
+          m.Mul(m.Const(0.3989422804014327f), m.Exp(m.Mul(m.Const(-0.5f), m.Mul(a, a))));
+      return m.Mul(b, m.Add(NormalCdf(m, a), m.Mul(a, density)));
+    }
+    case OpKind::kSwishGrad: {  // (x, dy): dy s (1 + x (1 - s)), s = sigmoid(x).
+      const V s = ApplyElementwise(m, OpKind::kSigmoid, a, a);
+      return m.Mul(b, m.Mul(s, m.Add(m.Const(1), m.Mul(a, m.Sub(m.Const(1), s)))));
+    }
 #include "ir/non_elementwise_cases.inc"
       KILN_CHECK(false && "not an elementwise op");
   }
@@ -69,6 +103,7 @@ struct ScalarMath {
   float Exp(float a) const { return std::exp(a); }
   float Log(float a) const { return std::log(a); }
   float Tanh(float a) const { return std::tanh(a); }
+  float Erf(float a) const { return std::erf(a); }
 };
 
 }  // namespace kiln

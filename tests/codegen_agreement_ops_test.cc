@@ -261,21 +261,22 @@ void AddElementwiseCases(std::vector<Case>& cases) {
   cases.push_back({"Equal_I32", 0, [=](Builder& b) {
                      b.Op(OpKind::kEqual, {b.I32("a", {100}, 0, 3), b.I32("b", {100}, 0, 3)});
                    }});
-  for (OpKind op : {OpKind::kRelu, OpKind::kSigmoid, OpKind::kTanh}) {
-    cases.push_back({std::string(OpName(op)) + "_20000", kElementwise,
-                     [=](Builder& b) { b.Op(op, {b.F32("x", {20000}, -8, 8)}); }});
-    cases.push_back({std::string(OpName(op)) + "_Odd", kElementwise, [=](Builder& b) {
-                       b.Op(op, {b.F32("x", {3, 7}, -30, 30)});
-                     }});
-  }
-  const std::pair<OpKind, OpKind> grads[] = {{OpKind::kRelu, OpKind::kReluGrad},
-                                             {OpKind::kSigmoid, OpKind::kSigmoidGrad},
-                                             {OpKind::kTanh, OpKind::kTanhGrad}};
-  for (const auto& [fwd, grad] : grads) {
-    cases.push_back({OpName(grad), kElementwise, [=](Builder& b) {
-                       NodeId y = b.Op(fwd, {b.F32("x", {9001}, -4, 4)}, {}, false);
-                       b.Op(grad, {y, b.F32("dy", {9001})});
-                     }});
+  // Every activation and activation gradient of ops.def; a gradient's first operand (the
+  // forward input or output) is drawn over [-4, 4], which covers both kinds' ranges.
+  for (int k = 0; k < kNumOpKinds; ++k) {
+    const OpKind op = static_cast<OpKind>(k);
+    const ElementwiseCategory category = GetOpInfo(op).category;
+    if (category == ElementwiseCategory::kActivation) {
+      cases.push_back({std::string(OpName(op)) + "_20000", kElementwise,
+                       [=](Builder& b) { b.Op(op, {b.F32("x", {20000}, -8, 8)}); }});
+      cases.push_back({std::string(OpName(op)) + "_Odd", kElementwise, [=](Builder& b) {
+                         b.Op(op, {b.F32("x", {3, 7}, -30, 30)});
+                       }});
+    } else if (category == ElementwiseCategory::kActivationGrad) {
+      cases.push_back({OpName(op), kElementwise, [=](Builder& b) {
+                         b.Op(op, {b.F32("a", {9001}, -4, 4), b.F32("dy", {9001})});
+                       }});
+    }
   }
   cases.push_back({"BiasAdd_3D", kElementwise, [=](Builder& b) {
                      b.Op(OpKind::kBiasAdd, {b.F32("x", {3, 7, 20}), b.F32("b", {20})});

@@ -30,6 +30,7 @@ double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 double Exp(double x) { return std::exp(x); }
 double Log(double x) { return std::log(x); }
 double Tanh(double x) { return std::tanh(x); }
+double Erf(double x) { return std::erf(x); }
 
 float FromBits(uint32_t bits) {
   float f;
@@ -50,12 +51,33 @@ std::vector<float> Inputs() {
   for (uint64_t bits = 0; bits <= 0xffffffffu; bits += 257) x.push_back(FromBits(uint32_t(bits)));
   for (int i = -2000000; i <= 2000000; ++i) x.push_back(i * 5e-6f);
   const float inf = std::numeric_limits<float>::infinity();
-  for (float v : {0.0f, -0.0f, inf, -inf, std::numeric_limits<float>::quiet_NaN(),
-                  std::numeric_limits<float>::denorm_min(), -std::numeric_limits<float>::denorm_min(),
-                  std::numeric_limits<float>::min(), std::numeric_limits<float>::max(),
-                  -std::numeric_limits<float>::max(), 88.72283f, 88.72284f, 88.7f, 88.8f, -87.3f,
-                  -103.97f, -103.98f, -104.0f, 0.625f, -0.625f, 0.6249999f, 9.0f, 0.70710677f,
-                  0.70710678f, 1.0f, 2.0f, 0.5f}) {
+  for (float v : {0.0f,
+                  -0.0f,
+                  inf,
+                  -inf,
+                  std::numeric_limits<float>::quiet_NaN(),
+                  std::numeric_limits<float>::denorm_min(),
+                  -std::numeric_limits<float>::denorm_min(),
+                  std::numeric_limits<float>::min(),
+                  std::numeric_limits<float>::max(),
+                  -std::numeric_limits<float>::max(),
+                  88.72283f,
+                  88.72284f,
+                  88.7f,
+                  88.8f,
+                  -87.3f,
+                  -103.97f,
+                  -103.98f,
+                  -104.0f,
+                  0.625f,
+                  -0.625f,
+                  0.6249999f,
+                  9.0f,
+                  0.70710677f,
+                  0.70710678f,
+                  1.0f,
+                  2.0f,
+                  0.5f}) {
     x.push_back(v);
   }
   // Bit-pattern neighbourhoods of the branch points, every pattern.
@@ -89,8 +111,8 @@ void CheckFunction(const MathCase& c, int lanes) {
                                   << exact;
     if (std::isinf(exact) || std::isinf(got)) {
       const bool overflow = std::fabs(exact) > std::numeric_limits<float>::max();
-      ASSERT_TRUE(std::isinf(got) == overflow || (overflow && std::fabs(got) ==
-                                                                  std::numeric_limits<float>::max()))
+      ASSERT_TRUE(std::isinf(got) == overflow ||
+                  (overflow && std::fabs(got) == std::numeric_limits<float>::max()))
           << MathFunctionName(c.f) << "(" << x[i] << ") = " << got << ", exact " << exact;
       ASSERT_EQ(std::signbit(got), std::signbit(exact)) << x[i];
       continue;
@@ -114,6 +136,10 @@ TEST_P(ElementalTest, TanhWithinThreeUlps) {
 }
 TEST_P(ElementalTest, SigmoidWithinThreeUlps) {
   CheckFunction({MathFunction::kSigmoid, 3, Sigmoid}, GetParam());
+}
+
+TEST_P(ElementalTest, ErfWithinFourUlps) {
+  CheckFunction({MathFunction::kErf, 4, Erf}, GetParam());
 }
 
 // Both vector widths codegen chooses between: AVX-512 (16 lanes) and AVX2 (8 lanes).
