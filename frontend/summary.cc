@@ -1,4 +1,6 @@
 // Model::Summary: Keras's table, with FLOPs and activation memory per example added.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "frontend/model.h"
@@ -31,7 +33,10 @@ std::string Flops(int64_t flops) {
   return absl::StrFormat("%.2fM", flops / 1e6);
 }
 
-constexpr int kWidth = 98;
+// Keras's column widths; the first two widen to fit the longest name and shape.
+constexpr int kNameWidth = 32;
+constexpr int kShapeWidth = 22;
+constexpr int kRestWidth = 42;  // Param #, FLOPs and Act. memory, with their separators.
 
 }  // namespace
 
@@ -39,29 +44,39 @@ std::string Model::Summary() const {
   auto fwd = Build(1);
   if (!fwd.ok()) return absl::StrCat("error: ", fwd.status().message(), "\n");
   const Graph& g = fwd->graph;
-  std::string out = absl::StrCat("Model: \"", name_, "\"\n", std::string(kWidth, '_'), "\n");
-  const char* row = " %-32s %-22s %-11s %-13s %s\n";
-  absl::StrAppendFormat(&out, row, "Layer (type)", "Output Shape", "Param #", "FLOPs",
-                        "Act. memory");
-  out += std::string(kWidth, '=') + "\n";
+  int name_width = kNameWidth, shape_width = kShapeWidth;
+  for (const LayerRecord& layer : fwd->layers) {
+    const int name = static_cast<int>(layer.name.size() + layer.type.size()) + 3;
+    const int shape = static_cast<int>(KerasShape(g.node(layer.output).type.dims).size());
+    name_width = std::max(name_width, name + 1);
+    shape_width = std::max(shape_width, shape + 1);
+  }
+  const int width = name_width + shape_width + kRestWidth + 2;
+  std::string out = absl::StrCat("Model: \"", name_, "\"\n", std::string(width, '_'), "\n");
+  auto row = [&](const std::string& name, const std::string& shape, const std::string& params,
+                 const std::string& flops, const std::string& memory) {
+    absl::StrAppendFormat(&out, " %-*s %-*s %-11s %-13s %s\n", name_width, name, shape_width, shape,
+                          params, flops, memory);
+  };
+  row("Layer (type)", "Output Shape", "Param #", "FLOPs", "Act. memory");
+  out += std::string(width, '=') + "\n";
   int64_t total_params = 0, total_flops = 0;
   int64_t total_bytes = NumElements(g.node(fwd->input).type.dims) * 4;
   for (size_t i = 0; i < fwd->layers.size(); ++i) {
     const LayerRecord& layer = fwd->layers[i];
     const Dims& dims = g.node(layer.output).type.dims;
     const int64_t bytes = NumElements(dims) * 4;
-    absl::StrAppendFormat(&out, row, absl::StrCat(layer.name, " (", layer.type, ")"),
-                          KerasShape(dims), Thousands(layer.params), Flops(layer.flops_per_example),
-                          Bytes(bytes));
+    row(absl::StrCat(layer.name, " (", layer.type, ")"), KerasShape(dims), Thousands(layer.params),
+        Flops(layer.flops_per_example), Bytes(bytes));
     total_params += layer.params;
     total_flops += layer.flops_per_example;
     total_bytes += bytes;
   }
-  out += std::string(kWidth, '=') + "\n";
+  out += std::string(width, '=') + "\n";
   absl::StrAppend(&out, "Total params: ", Thousands(total_params), "\n");
   absl::StrAppend(&out, "Trainable params: ", Thousands(total_params), "\n");
   absl::StrAppend(&out, "Non-trainable params: 0\n");
-  absl::StrAppend(&out, std::string(kWidth, '_'), "\n");
+  absl::StrAppend(&out, std::string(width, '_'), "\n");
   absl::StrAppend(&out, "Forward FLOPs per example: ", Thousands(total_flops), " (",
                   Flops(total_flops), "; 2 per multiply-add)\n");
   absl::StrAppend(&out, "Activation memory per example: ", Bytes(total_bytes),

@@ -1,5 +1,8 @@
 #include <cmath>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "frontend/builtin_models.h"
 #include "frontend/model.h"
 #include "frontend/progress.h"
@@ -34,6 +37,38 @@ TEST(Summary, SeedModelMatchesKeras) {
   EXPECT_EQ(model->CountParams(), 243786);
 }
 
+TEST(Summary, ColumnsWidenForLongNames) {
+  auto model = Model::Sequential(
+      "m", {28, 28, 1},
+      {Conv2D(8, {3, 3}), AveragePooling2D({2, 2}), Flatten(), Dense(10, "softmax")}, 1);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::string summary = model->Summary();
+  // "average_pooling2d (AveragePooling2D)" is 36 characters: every row's shape column starts
+  // one space after the longest name, and the rules span the widened table.
+  std::vector<std::string> lines = absl::StrSplit(summary, '\n');
+  size_t shape_column = 0;
+  for (const std::string& line : lines) {
+    const size_t at = line.find("(None,");
+    if (at == std::string::npos) continue;
+    if (shape_column == 0) shape_column = at;
+    EXPECT_EQ(at, shape_column) << summary;
+  }
+  EXPECT_EQ(shape_column, 1 + 36 + 2) << summary;
+  EXPECT_EQ(lines[1].size(), lines[3].size()) << summary;
+  EXPECT_EQ(lines[1].size(), size_t{(36 + 1) + 22 + 42 + 2}) << summary;
+}
+
+TEST(Layers, EveryActivationOfTheOpTableBuilds) {
+  for (const char* name : {"leaky_relu", "elu", "gelu", "swish", "softplus"}) {
+    Conv2DOptions conv;
+    conv.activation = name;
+    auto model = Model::Sequential(
+        "m", {8, 8, 1}, {Conv2D(4, {3, 3}, conv), Flatten(), Dense(3, name), Dense(2, "softmax")},
+        1);
+    EXPECT_TRUE(model.ok()) << name << ": " << model.status();
+  }
+}
+
 TEST(BuiltinModels, ParameterCounts) {
   EXPECT_EQ(BuiltinModel("mnist-dnn")->CountParams(), 784 * 128 + 128 + 1290);
   EXPECT_EQ(BuiltinModel("mnist-exercise")->CountParams(), 640 + 13 * 13 * 64 * 128 + 128 + 1290);
@@ -59,6 +94,10 @@ TEST(Layers, BadArgumentsNameTheLayer) {
   auto act = Model::Sequential("m", {8, 8, 1}, {Conv2D(4, {3, 3}, bad_act)});
   ASSERT_FALSE(act.ok());
   EXPECT_NE(act.status().message().find("swishy"), std::string::npos);
+  // The message lists every activation of the op table.
+  for (const char* name : {"relu", "tanh", "leaky_relu", "elu", "gelu", "swish", "softplus"}) {
+    EXPECT_NE(act.status().message().find(name), std::string::npos) << act.status();
+  }
   auto filters = Model::Sequential("m", {8, 8, 1}, {Conv2D(0, {3, 3})});
   ASSERT_FALSE(filters.ok());
   EXPECT_NE(filters.status().message().find("filters"), std::string::npos);
