@@ -94,7 +94,10 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
   Value* in = kb.Buffer(in_slot);
   Value* filter = kb.Ptr(kb.Buffer(filter_slot), kb.I(filter_offset));
   Value* bias = bias_slot >= 0 ? kb.Buffer(bias_slot) : nullptr;
-  if (epilogue) epilogue->Bind(l, node);
+  if (epilogue) {
+    epilogue->Bind(l, node);
+    if (g.dst_sw == 1 && dst_w == g.out_w) epilogue->DeferIfCostly();  // Rows are contiguous.
+  }
   Value* out = l.Out(node);
   Value* conv_out = out;
   if (pool.keep_conv) conv_out = kb.Ptr(out, kb.I(pooled_size));
@@ -194,8 +197,11 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
             Value* r = b.CreateLoad(kb.Vec(lanes), acc[p * cb + v]);
             if (relu) r = kb.Max(r, llvm::Constant::getNullValue(kb.Vec(lanes)));
             Value* at = b.CreateAdd(o, kb.I((co0 + v) * lanes));
-            if (epilogue) r = epilogue->Apply(kb, r, at, valid_lanes(v));
-            kb.VStore(r, conv_out, at, valid_lanes(v));
+            if (epilogue) {
+              epilogue->Store(kb, r, conv_out, at, valid_lanes(v));
+            } else {
+              kb.VStore(r, conv_out, at, valid_lanes(v));
+            }
           }
         }
       }
@@ -216,6 +222,10 @@ void EmitDirectConv(Lowering& l, const Node& node, const ConvGeometry& g, int in
           lo * rb, hi * rb, rb, [&](Value* ow0) { pixel_block(ow0, rb, std::nullopt); }, "ow");
     for (int64_t i = hi; i < full; ++i) block(i * rb, rb);
     if (full * rb < g.out_w) block(full * rb, g.out_w - full * rb);
+    if (epilogue) {  // A deferred epilogue, over the row while it is in L1.
+      epilogue->ApplyRows(kb, conv_out, b.CreateMul(dst_row, kb.I(dst_w * g.out_c)),
+                          g.out_w * g.out_c);
+    }
   };
   kb.For(
       kb.task_begin(), kb.task_end(), 1,
@@ -288,7 +298,8 @@ void EmitConv2D(Lowering& l, const Node& node) {
   const Dims& x = l.input(node, 0).type.dims;
   const Dims& w = l.input(node, 1).type.dims;
   const bool with_pool = node.op == OpKind::kFusedConv2DMaxPool;
-  Dims y = node.type.dims;
+  Epilogue epilogue(l, node);
+  Dims y = epilogue.result_dims();
   PoolEpilogue pool;
   if (with_pool) {
     const auto& s = node.GetInts("strides");
@@ -301,7 +312,6 @@ void EmitConv2D(Lowering& l, const Node& node) {
   const ConvWindow win = ConvWindowOf(node, x, y, w[0], w[1]);
   // FusedConv2DMaxPool's activation is ReLU or none; FusedConv2D's epilogue is any program.
   const bool relu = with_pool && node.GetStr("activation") == "relu";
-  Epilogue epilogue(l, node);
   const bool bias_input = with_pool                    ? node.inputs.size() > 2
                           : node.op == OpKind::kConv2D ? node.inputs.size() > 2
                                                        : epilogue.has_bias();

@@ -18,7 +18,8 @@ void EmitMatMul(Lowering& l, const Node& node) {
   const Dims& ad = l.input(node, a_in).type.dims;
   const Dims& bd = l.input(node, a_in + 1).type.dims;
   const bool ta = node.GetInt("transpose_a") != 0, tb = node.GetInt("transpose_b") != 0;
-  const Dims& out_dims = adam ? l.input(node, 0).type.dims : node.type.dims;
+  Epilogue epilogue(l, node);
+  const Dims& out_dims = adam ? l.input(node, 0).type.dims : epilogue.result_dims();
   const int64_t m = out_dims[0], n = out_dims[1];
   const int64_t k = ta ? ad[0] : ad[1];
   const int b_slot =
@@ -34,7 +35,6 @@ void EmitMatMul(Lowering& l, const Node& node) {
   const double flops = 2.0 * m * n * k;
   // Adam: contiguous runs of blocks per thread keep its streams of p, m and v sequential.
   l.BeginKernel(node, "matmul", row_blocks * col_blocks, adam ? 32 : 1, flops);
-  Epilogue epilogue(l, node);
   epilogue.Bind(l, node);
   Value* a_buf = l.In(node, a_in);
   Value* b_buf = kb.Buffer(b_slot);
@@ -97,13 +97,12 @@ void EmitMatMul(Lowering& l, const Node& node) {
                   Value* col = b.CreateAdd(b.CreateMul(vec0, kb.I(lanes)), kb.I(v * lanes));
                   res = b.CreateFAdd(res, kb.VLoad(bias, col, lanes, valid(v)));
                 }
-                res = epilogue.Apply(kb, res, at, valid(v));
                 if (adam_step) {
-                  EmitAdamUpdate(kb, *adam_step, res, out, l.In(node, 1), l.In(node, 2), at,
-                                 lanes, valid(v));
+                  EmitAdamUpdate(kb, *adam_step, epilogue.Apply(kb, res, at, valid(v)), out,
+                                 l.In(node, 1), l.In(node, 2), at, lanes, valid(v));
                   continue;
                 }
-                kb.VStore(res, out, at, valid(v));
+                epilogue.Store(kb, res, out, at, valid(v));
               }
             });
           }

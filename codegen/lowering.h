@@ -61,14 +61,29 @@ absl::Status EmitNode(Lowering& l, const Node& node);
 class Epilogue {
  public:
   Epilogue(const Lowering& l, const Node& node);
+  // The contraction's result: the node's type, or what it keeps beside the program's result.
+  const Dims& result_dims() const { return result_dims_; }
   bool has_bias() const { return has_bias_; }
   int bias_input() const { return has_bias_ ? 2 : -1; }
   // Loads the extras' pointers; call once in the kernel, after BeginKernel.
   void Bind(Lowering& l, const Node& node);
   // program(acc, extra_1[offset..], ...) for a vector `acc` of which `valid` lanes are real.
   llvm::Value* Apply(KernelBuilder& kb, llvm::Value* acc, llvm::Value* offset, int valid) const;
+  // Stores Apply's result at out[offset..], and with keep = 1 `acc` itself after the result.
+  // Deferred, it stores only `acc` (in place, or where it is kept) and ApplyRows applies the
+  // program later.
+  void Store(KernelBuilder& kb, llvm::Value* acc, llvm::Value* out, llvm::Value* offset,
+             int valid) const;
+  // For kernels that finish rows of contiguous results: defer a costly program
+  // (kMaxInlineEpilogueCost, codegen/schedule.h) to ApplyRows.
+  void DeferIfCostly();
+  // A deferred program over out[begin, begin + count), reading what Store left.
+  void ApplyRows(KernelBuilder& kb, llvm::Value* out, llvm::Value* begin, int64_t count) const;
 
  private:
+  Dims result_dims_;
+  int64_t kept_offset_ = 0;  // > 0: where the kept in0 starts.
+  bool deferred_ = false;
   bool has_bias_ = false;
   int first_extra_ = 2;
   std::vector<ElementwiseInstr> program_;

@@ -10,8 +10,8 @@ namespace kiln::codegen {
 
 // What schedules are chosen from. Caches are read from the host (sysfs) once.
 struct TargetInfo {
-  int lanes = 16;              // f32 lanes per vector: 16 with AVX-512, 8 with AVX2.
-  int vector_registers = 32;   // Architectural vector registers: 32 with AVX-512, 16 with AVX2.
+  int lanes = 16;               // f32 lanes per vector: 16 with AVX-512, 8 with AVX2.
+  int vector_registers = 32;    // Architectural vector registers: 32 with AVX-512, 16 with AVX2.
   int64_t l1_bytes = 32 << 10;  // Per-core data caches.
   int64_t l2_bytes = 1 << 20;
 };
@@ -31,6 +31,13 @@ RegisterTile ChooseRegisterTile(const TargetInfo& t, int64_t vectors, int64_t ma
 // Elements an elementwise or update task covers: a quarter of L1 per stream, so a task's
 // inputs and outputs stay in L1 and tasks are many enough to balance. A multiple of the lanes.
 int64_t ElementwiseChunk(const TargetInfo& t);
+
+// An epilogue program costing more than this many primitive operations per element
+// (ProgramCost) runs as a vector loop over each finished row of a tile, read back from L1,
+// rather than on every accumulator register where the kernel stores it: inlined at each store
+// site of a register-blocked kernel, a GELU or a sigmoid multiplies the kernel's code and
+// crowds its accumulators out of registers.
+inline constexpr double kMaxInlineEpilogueCost = 8;
 
 // Tasks whose summed work (in multiply-adds or elements) is about `work_per_chunk` per handout.
 int64_t GrainFor(const TargetInfo& t, double work_per_task);

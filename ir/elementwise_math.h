@@ -106,6 +106,30 @@ struct ScalarMath {
   float Erf(float a) const { return std::erf(a); }
 };
 
+// A cost estimate read off the same definitions: a value is the number of primitive operations
+// that computed it (shared subterms counted per use), exp/log/tanh/erf as kTranscendental each.
+// Schedules use it to decide where an epilogue runs (codegen/epilogue.cc).
+struct CostMath {
+  static constexpr double kTranscendental = 20;
+  using Value = double;
+  using Mask = double;
+  double Const(float) const { return 0; }
+  double Add(double a, double b) const { return a + b + 1; }
+  double Sub(double a, double b) const { return a + b + 1; }
+  double Mul(double a, double b) const { return a + b + 1; }
+  double Div(double a, double b) const { return a + b + 4; }
+  double Neg(double a) const { return a + 1; }
+  double Abs(double a) const { return a + 1; }
+  double Less(double a, double b) const { return a + b + 1; }
+  double Greater(double a, double b) const { return a + b + 1; }
+  double GreaterEqual(double a, double b) const { return a + b + 1; }
+  double Select(double m, double a, double b) const { return m + a + b + 1; }
+  double Exp(double a) const { return a + kTranscendental; }
+  double Log(double a) const { return a + kTranscendental; }
+  double Tanh(double a) const { return a + kTranscendental; }
+  double Erf(double a) const { return a + kTranscendental; }
+};
+
 }  // namespace kiln
 
 #endif  // KILN_IR_ELEMENTWISE_MATH_H_

@@ -51,6 +51,11 @@ float EvalElementwise(OpKind op, float a, float b) {
   return ApplyElementwise(m, op, a, b);
 }
 
+double ProgramCost(const std::vector<ElementwiseInstr>& program) {
+  CostMath m;
+  return RunProgram(m, program, [](int) { return 0.0; });
+}
+
 void EvalProgram(const std::vector<ElementwiseInstr>& program, const std::vector<const float*>& in,
                  const std::vector<bool>& scalar, float* out, int64_t n) {
   ScalarMath m;

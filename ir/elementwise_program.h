@@ -45,6 +45,9 @@ typename M::Value RunProgram(M& m, const std::vector<ElementwiseInstr>& program,
   return stack.back();
 }
 
+// The program's cost per element in primitive operations (CostMath, ir/elementwise_math.h).
+double ProgramCost(const std::vector<ElementwiseInstr>& program);
+
 // out[i] = program(in[0][i], in[1][i], ...) for i < n, where an input flagged in `scalar` is
 // read at index 0 for every i. `out` may be one of the inputs.
 void EvalProgram(const std::vector<ElementwiseInstr>& program, const std::vector<const float*>& in,

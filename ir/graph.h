@@ -75,6 +75,9 @@ class Graph {
 // Infers the output type of `node` from its op, attributes and input types. Errors name the rule
 // broken; the caller adds the node's name.
 absl::StatusOr<TensorType> InferType(const Node& node, const std::vector<TensorType>& inputs);
+// The contraction's own result type of a FusedConv2D or FusedDense (its epilogue's in0): the
+// node's type unless it keeps in0 beside the program's result.
+absl::StatusOr<TensorType> ContractionType(const Node& node, const std::vector<TensorType>& inputs);
 
 // Checks the whole graph: ids in range, unique names, no cycles, arity, attribute schema, types
 // equal to the inferred ones, valid outputs. Errors name the offending node and rule.

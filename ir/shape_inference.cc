@@ -38,7 +38,25 @@ absl::StatusOr<TensorType> InferType(const Node& node, const std::vector<TensorT
   return out;
 }
 
+absl::StatusOr<TensorType> ContractionType(const Node& node, const std::vector<TensorType>& in) {
+  Node product = node;
+  product.op = node.op == OpKind::kFusedDense ? OpKind::kMatMul : OpKind::kConv2D;
+  const bool bias =
+      LayoutOfEpilogue(static_cast<int>(in.size()), in.size() > 2 ? in[2].rank() : 0).has_bias;
+  const int operands = product.op == OpKind::kConv2D && bias ? 3 : 2;
+  return InferUnchecked(product, std::vector<TensorType>(in.begin(), in.begin() + operands));
+}
+
 namespace {
+
+// A FusedConv2D's or FusedDense's type: the contraction's, or f32[2 * size] when it keeps in0.
+absl::StatusOr<TensorType> WithKept(const Node& node, const TensorType& y) {
+  const int64_t keep = node.GetInt("keep");
+  if (keep != 0 && keep != 1) return Fail(absl::StrCat("keep must be 0 or 1, got ", keep));
+  if (keep == 0) return y;
+  KILN_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(y.dims));
+  return TensorType{DType::kF32, {2 * n}};
+}
 
 absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<TensorType>& in) {
   switch (node.op) {
@@ -63,7 +81,7 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       std::vector<TensorType> operands(in.begin(), in.begin() + (bias ? 3 : 2));
       KILN_ASSIGN_OR_RETURN(TensorType y, InferUnchecked(conv, operands));
       KILN_RETURN_IF_ERROR(ExpectEpilogue(node, in, y));
-      return y;
+      return WithKept(node, y);
     }
     case OpKind::kConv2D: {
       const TensorType& x = in[0];
@@ -136,7 +154,7 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
         return Fail(absl::StrCat("bias ", TypeToString(in[2]), " must be f32[", y.dims[1], "]"));
       }
       KILN_RETURN_IF_ERROR(ExpectEpilogue(node, in, y));
-      return y;
+      return WithKept(node, y);
     }
     case OpKind::kMatMul: {
       const TensorType& a = in[0];

@@ -12,19 +12,31 @@
 namespace kiln::kernels {
 namespace {
 
-// out = epilogue(out, extras...) elementwise (see ir/ops.def), `first_extra` the index of the
-// node input the program reads as in1.
-void ApplyEpilogue(const Node& node, const Inputs& in, int first_extra, Tensor* out) {
+// out = epilogue(y, extras...) elementwise (see ir/ops.def), `first_extra` the index of the
+// node input the program reads as in1; with keep = 1, y itself follows in out.
+void ApplyEpilogue(const Node& node, const Inputs& in, int first_extra, const Tensor& y,
+                   Tensor* out) {
   auto program = ParseElementwiseProgram(node.GetStr("epilogue"),
                                          1 + static_cast<int>(in.size()) - first_extra);
   KILN_CHECK(program.ok());
-  std::vector<const float*> args = {out->f32()};
+  std::vector<const float*> args = {y.f32()};
   std::vector<bool> scalar = {false};
   for (size_t i = first_extra; i < in.size(); ++i) {
     args.push_back(in[i]->f32());
-    scalar.push_back(in[i]->dims().empty() && !out->dims().empty());
+    scalar.push_back(in[i]->dims().empty() && !y.dims().empty());
   }
-  EvalProgram(*program, args, scalar, out->f32(), out->size());
+  if (node.GetInt("keep") != 0) std::memcpy(out->f32() + y.size(), y.raw(), y.bytes());
+  EvalProgram(*program, args, scalar, out->f32(), y.size());
+}
+
+// The contraction's own result (ir/graph.h ContractionType): `out` itself unless it keeps it.
+Tensor ContractionResult(const Node& node, const Inputs& in) {
+  if (node.GetInt("keep") == 0) return Tensor();
+  std::vector<TensorType> types;
+  for (const Tensor* t : in) types.push_back(t->type());
+  auto type = ContractionType(node, types);
+  KILN_CHECK(type.ok());
+  return Tensor(*type);
 }
 
 EpilogueLayout Layout(const Inputs& in) {
@@ -70,8 +82,10 @@ void Route(const Node& pool, const Tensor& routes, const Tensor& dpool, Tensor* 
 
 void FusedConv2D(const Node& node, const Inputs& in, Tensor* out) {
   const EpilogueLayout layout = Layout(in);
-  Conv2D(node, Inputs(in.begin(), in.begin() + layout.first_extra), out);
-  ApplyEpilogue(node, in, layout.first_extra, out);
+  Tensor kept = ContractionResult(node, in);
+  Tensor* y = node.GetInt("keep") != 0 ? &kept : out;
+  Conv2D(node, Inputs(in.begin(), in.begin() + layout.first_extra), y);
+  ApplyEpilogue(node, in, layout.first_extra, *y, out);
 }
 
 void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out) {
@@ -117,14 +131,16 @@ void FusedConv2DMaxPool(const Node& node, const Inputs& in, Tensor* out) {
 
 void FusedDense(const Node& node, const Inputs& in, Tensor* out) {
   const EpilogueLayout layout = Layout(in);
-  MatMul(node, {in[0], in[1]}, out);
+  Tensor kept = ContractionResult(node, in);
+  Tensor* y = node.GetInt("keep") != 0 ? &kept : out;
+  MatMul(node, {in[0], in[1]}, y);
   if (layout.has_bias) {
-    const int64_t n = out->dims()[1];
+    const int64_t n = y->dims()[1];
     const float* b = in[2]->f32();
-    float* o = out->f32();
-    for (int64_t i = 0; i < out->size(); ++i) o[i] += b[i % n];
+    float* o = y->f32();
+    for (int64_t i = 0; i < y->size(); ++i) o[i] += b[i % n];
   }
-  ApplyEpilogue(node, in, layout.first_extra, out);
+  ApplyEpilogue(node, in, layout.first_extra, *y, out);
 }
 
 void FusedMaxPool2DGrad(const Node& node, const Inputs& in, Tensor* out) {

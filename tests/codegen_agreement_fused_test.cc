@@ -151,11 +151,13 @@ void AddSpecialValueCases(std::vector<Case>& cases) {
 // The fused groups the fusion pass creates, as IR nodes, with epilogues on odd shapes.
 void AddFusedCases(std::vector<Case>& cases) {
   for (const ConvShape& s : ConvShapes()) {
-    // Epilogues: ReLU; a residual add then tanh; a scalar scale then sigmoid.
+    // Epilogues: ReLU; a residual add then tanh; a scalar scale then sigmoid; GELU keeping
+    // the conv result beside it (keep = 1).
     const std::vector<std::pair<const char*, const char*>> epilogues = {
         {"Relu", "in0 relu"},
         {"AddTanh", "in0 in1 add tanh"},
-        {"ScaleSigmoid", "in1 in0 mul sigmoid"}};
+        {"ScaleSigmoid", "in1 in0 mul sigmoid"},
+        {"GeluKeep", "in0 gelu"}};
     for (const auto& [label, program] : epilogues) {
       const std::string e = program;
       const bool scalar = e.find("mul") != std::string::npos;
@@ -169,6 +171,7 @@ void AddFusedCases(std::vector<Case>& cases) {
                          if (extra) in.push_back(b.F32("extra", scalar ? Dims{} : y, -2, 2));
                          Attrs a = Window({s.stride, s.stride}, s.padding);
                          a["epilogue"] = AttrValue::Str(e);
+                         a["keep"] = AttrValue::Int(e == "in0 gelu");
                          b.Op(OpKind::kFusedConv2D, in, a);
                        }});
     }
@@ -271,7 +274,8 @@ void AddFusedCases(std::vector<Case>& cases) {
       {"none", "in0"},
       {"relu", "in0 relu"},
       {"tanh", "in0 tanh"},
-      {"addsigmoid", "in0 in1 add sigmoid"}};
+      {"addsigmoid", "in0 in1 add sigmoid"},
+      {"swishkeep", "in0 swish"}};
   for (const auto& [label, program] : dense_epilogues) {
     const std::string e = program;
     for (int tb = 0; tb < 2; ++tb) {
@@ -285,7 +289,8 @@ void AddFusedCases(std::vector<Case>& cases) {
                          b.Op(OpKind::kFusedDense, in,
                               {{"transpose_a", AttrValue::Int(0)},
                                {"transpose_b", AttrValue::Int(tb)},
-                               {"epilogue", AttrValue::Str(e)}});
+                               {"epilogue", AttrValue::Str(e)},
+                               {"keep", AttrValue::Int(e == "in0 swish")}});
                        }});
     }
   }
@@ -299,7 +304,8 @@ void AddFusedCases(std::vector<Case>& cases) {
                          b.Op(OpKind::kFusedDense, {a, c, b.F32("y", {11, 19})},
                               {{"transpose_a", AttrValue::Int(ta)},
                                {"transpose_b", AttrValue::Int(1)},
-                               {"epilogue", AttrValue::Str(std::string("in1 in0 ") + mask)}});
+                               {"epilogue", AttrValue::Str(std::string("in1 in0 ") + mask)},
+                               {"keep", AttrValue::Int(0)}});
                        }});
     }
   }

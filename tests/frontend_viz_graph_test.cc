@@ -28,7 +28,8 @@ Graph FusedGraph() {
   auto conv = g.AddOp(OpKind::kFusedConv2D, "conv", {x, w, b},
                       {{"strides", AttrValue::Ints({1, 1})},
                        {"padding", AttrValue::Str("valid")},
-                       {"epilogue", AttrValue::Str("in0 relu")}});
+                       {"epilogue", AttrValue::Str("in0 relu")},
+                       {"keep", AttrValue::Int(0)}});
   EXPECT_TRUE(conv.ok()) << conv.status();
   auto sum = g.AddOp(OpKind::kElementwise, "sum", {*conv, other},
                      {{"program", AttrValue::Str("in0 in1 add relu")}});

@@ -47,6 +47,33 @@ TEST(PassesFuse, AnyActivationJoinsTheConvEpilogue) {
   }
 }
 
+// GELU's gradient reads the conv result, so the conv has two readers: one kernel keeps both
+// (keep = 1), and the conv and the activation become Views of its flat result.
+TEST(PassesFuse, ActivationWhoseGradientReadsItsInputKeepsTheConvResult) {
+  Graph g = Fused(R"(
+    %x = Input() : f32[1,4,4,1]
+    %w = Parameter() {trainable=1} : f32[3,3,1,2]
+    %b = Parameter() {trainable=1} : f32[2]
+    %c = Conv2D(%x, %w, %b) {padding="same", strides=[1,1]} : f32[1,4,4,2]
+    %y = Gelu(%c) : f32[1,4,4,2]
+    %dy = Input() : f32[1,4,4,2]
+    %dc = GeluGrad(%c, %dy) : f32[1,4,4,2]
+    outputs(%y, %dc))");
+  const Node& y = Named(g, "y");
+  const Node& c = Named(g, "c");
+  ASSERT_EQ(y.op, OpKind::kView) << PrintGraph(g);
+  ASSERT_EQ(c.op, OpKind::kView) << PrintGraph(g);
+  ASSERT_EQ(y.inputs, c.inputs);
+  const Node& fused = g.node(y.inputs[0]);
+  EXPECT_EQ(fused.op, OpKind::kFusedConv2D);
+  EXPECT_EQ(fused.GetStr("epilogue"), "in0 gelu");
+  EXPECT_EQ(fused.GetInt("keep"), 1);
+  EXPECT_EQ(fused.type, (TensorType{DType::kF32, {64}}));
+  EXPECT_EQ(y.GetInt("offset"), 0);
+  EXPECT_EQ(c.GetInt("offset"), 32);
+  EXPECT_EQ(c.GetInts("shape"), (Dims{1, 4, 4, 2}));
+}
+
 // A residual block's tail: relu(h + conv(...)) is one conv kernel; h is an extra input.
 TEST(PassesFuse, ResidualAddAndReluJoinTheConvEpilogue) {
   Graph g = Fused(R"(
@@ -93,17 +120,25 @@ TEST(PassesFuse, Conv2DWithoutBiasFuses) {
   EXPECT_THAT(InputNames(g, "y"), ElementsAre("x", "w"));
 }
 
-TEST(PassesFuse, Conv2DThatIsAnOutputOrSharedNotAbsorbed) {
-  Graph out = Fused(std::string(kConvRelu) + "\noutputs(%y, %c)", /*expect_changed=*/false);
-  EXPECT_EQ(Named(out, "c").op, OpKind::kConv2D);
-  EXPECT_EQ(Named(out, "y").op, OpKind::kRelu);
+// A conv that is an output or has another reader is kept beside the first activation (one
+// kernel writes both); a second activation reads the kept result.
+TEST(PassesFuse, Conv2DThatIsAnOutputOrSharedIsKeptBesideTheActivation) {
+  Graph out = Fused(std::string(kConvRelu) + "\noutputs(%y, %c)");
+  ASSERT_EQ(Named(out, "c").op, OpKind::kView) << PrintGraph(out);
+  ASSERT_EQ(Named(out, "y").op, OpKind::kView) << PrintGraph(out);
+  const Node& fused = out.node(Named(out, "y").inputs[0]);
+  EXPECT_EQ(fused.op, OpKind::kFusedConv2D);
+  EXPECT_EQ(fused.GetInt("keep"), 1);
+  EXPECT_EQ(Named(out, "c").inputs, Named(out, "y").inputs);
+  EXPECT_THAT(OutputNames(out), ElementsAre("y", "c"));
   Graph shared = Fused(std::string(kConvRelu) + R"(
     %t = Tanh(%c) : f32[2,3,3,4]
-    outputs(%y, %t))",
-                       /*expect_changed=*/false);
-  EXPECT_EQ(Named(shared, "c").op, OpKind::kConv2D);
-  EXPECT_EQ(Named(shared, "y").op, OpKind::kRelu);
-  EXPECT_EQ(Named(shared, "t").op, OpKind::kTanh);
+    outputs(%y, %t))");
+  EXPECT_EQ(Named(shared, "c").op, OpKind::kView) << PrintGraph(shared);
+  // Whichever activation the pass met first is kept with the conv; the other reads c.
+  const bool y_kept = Named(shared, "y").op == OpKind::kView;
+  EXPECT_NE(y_kept, Named(shared, "t").op == OpKind::kView) << PrintGraph(shared);
+  EXPECT_THAT(InputNames(shared, y_kept ? "t" : "y"), ElementsAre("c"));
 }
 
 constexpr char kConvReluPool[] = R"(
@@ -188,24 +223,29 @@ TEST(PassesFuse, MatMulBiasAddReluBecomesFusedDenseRelu) {
   EXPECT_EQ(g.num_nodes(), 4) << PrintGraph(g);
 }
 
-TEST(PassesFuse, DenseOutputKeepsReluSeparate) {
-  // d is an output, so the Relu cannot absorb it; MatMul+BiasAdd still fuse.
+TEST(PassesFuse, DenseOutputIsKeptBesideTheRelu) {
+  // d is an output: MatMul+BiasAdd fuse, and the Relu joins them keeping d (keep = 1).
   Graph g = Fused(std::string(kDense) + R"(
     %r = Relu(%d) : f32[4,5]
     outputs(%r, %d))");
-  EXPECT_EQ(Named(g, "d").op, OpKind::kFusedDense);
-  EXPECT_EQ(Named(g, "d").GetStr("epilogue"), "in0");
-  EXPECT_EQ(Named(g, "r").op, OpKind::kRelu);
-  EXPECT_THAT(InputNames(g, "r"), ElementsAre("d"));
+  ASSERT_EQ(Named(g, "d").op, OpKind::kView) << PrintGraph(g);
+  ASSERT_EQ(Named(g, "r").op, OpKind::kView) << PrintGraph(g);
+  const Node& fused = g.node(Named(g, "r").inputs[0]);
+  EXPECT_EQ(fused.op, OpKind::kFusedDense);
+  EXPECT_EQ(fused.GetStr("epilogue"), "in0 relu");
+  EXPECT_EQ(fused.GetInt("keep"), 1);
+  EXPECT_EQ(Named(g, "d").GetInt("offset"), 20);
 }
 
-TEST(PassesFuse, SharedMatMulNotAbsorbed) {
+TEST(PassesFuse, SharedMatMulIsKeptBesideItsActivation) {
+  // mm has two readers: the bias add stays, reading the matmul kept beside tanh(mm).
   Graph g = Fused(std::string(kDense) + R"(
     %t = Tanh(%mm) : f32[4,5]
-    outputs(%d, %t))",
-                  /*expect_changed=*/false);
-  EXPECT_EQ(Named(g, "mm").op, OpKind::kMatMul);
+    outputs(%d, %t))");
+  EXPECT_EQ(Named(g, "mm").op, OpKind::kView) << PrintGraph(g);
+  EXPECT_EQ(Named(g, "t").op, OpKind::kView);
   EXPECT_EQ(Named(g, "d").op, OpKind::kBiasAdd);
+  EXPECT_THAT(InputNames(g, "d"), ElementsAre("mm", "bias"));
 }
 
 TEST(PassesFuse, ReluGradOfMatMulJoinsTheMatMulEpilogue) {

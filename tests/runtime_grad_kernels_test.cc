@@ -183,6 +183,7 @@ TEST(RoutedMaxPoolGrad, MatchesFusedMaxPoolGradOnKeptRoutes) {
   Attrs conv = ConvAttrs(1, 1, "valid");
   Attrs fused = conv;
   fused["epilogue"] = AttrValue::Str("in0 relu");
+  fused["keep"] = AttrValue::Int(0);
   Tensor y = EvalOp(OpKind::kFusedConv2D, {{"x", x}, {"w", w}}, fused);  // [2, 6, 4, 4]
   conv["activation"] = AttrValue::Str("relu");
   Attrs fwd = conv;

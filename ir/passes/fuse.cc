@@ -49,7 +49,8 @@ class Fuser {
       Rewrite(n, OpKind::kFusedDense, inputs,
               {{"transpose_a", mm.attrs.at("transpose_a")},
                {"transpose_b", mm.attrs.at("transpose_b")},
-               {"epilogue", AttrValue::Str("in0")}});
+               {"epilogue", AttrValue::Str("in0")},
+               {"keep", AttrValue::Int(0)}});
       return true;
     }
     if (FuseEpilogue(id)) return true;
@@ -73,7 +74,11 @@ class Fuser {
       const Node& p = g_.node(n.inputs[slot]);
       const bool conv = p.op == OpKind::kConv2D || p.op == OpKind::kFusedConv2D;
       const bool dense = p.op == OpKind::kMatMul || p.op == OpKind::kFusedDense;
-      if ((!conv && !dense) || uses_[p.id] != 1 || p.type != n.type) continue;
+      if ((!conv && !dense) || p.type != n.type) continue;
+      if (uses_[p.id] != 1) {
+        if (FuseKeepingInput(id, p.id)) return true;
+        continue;
+      }
       const bool fused = p.op == OpKind::kFusedConv2D || p.op == OpKind::kFusedDense;
       const int rank2 = p.inputs.size() > 2 ? g_.node(p.inputs[2]).type.rank() : 0;
       const EpilogueLayout layout =
@@ -96,10 +101,41 @@ class Fuser {
       Attrs attrs = p.attrs;
       attrs.erase("epilogue");
       attrs["epilogue"] = AttrValue::Str(ComposePrograms(outer, slot, inner, 1, rename));
+      attrs["keep"] = AttrValue::Int(0);
       Rewrite(n, conv ? OpKind::kFusedConv2D : OpKind::kFusedDense, inputs, attrs);
       return true;
     }
     return false;
+  }
+
+  // An activation of a contraction that something else reads too (its own gradient, when that
+  // reads the activation's input, as GELU's and swish's do): one kernel computes the
+  // contraction and writes both it and the activation, as sibling results of a new fused node
+  // (keep = 1) whose Views the two nodes become. Only a contraction with no epilogue of its own
+  // beyond the bias, since the kept value is the program's in0.
+  bool FuseKeepingInput(NodeId id, NodeId producer) {
+    const Node n = g_.node(id);
+    const Node p = g_.node(producer);
+    const bool fused = p.op == OpKind::kFusedConv2D || p.op == OpKind::kFusedDense;
+    if (ElementwiseArity(n.op) != 1 ||
+        (fused && (p.GetStr("epilogue") != "in0" || p.GetInt("keep") != 0))) {
+      return false;
+    }
+    const bool conv = p.op == OpKind::kConv2D || p.op == OpKind::kFusedConv2D;
+    Attrs attrs = p.attrs;
+    attrs["epilogue"] = AttrValue::Str(absl::StrCat("in0 ", GetOpInfo(n.op).token));
+    attrs["keep"] = AttrValue::Int(1);
+    auto kept = g_.AddOp(conv ? OpKind::kFusedConv2D : OpKind::kFusedDense,
+                         g_.UniqueName(n.name + "/with_input"), p.inputs, attrs);
+    if (!kept.ok()) return false;
+    uses_.resize(g_.num_nodes(), 0);
+    for (NodeId in : p.inputs) ++uses_[in];
+    Rewrite(g_.mutable_node(id), OpKind::kView, {*kept},
+            {{"offset", AttrValue::Int(0)}, {"shape", AttrValue::Ints(n.type.dims)}});
+    Rewrite(g_.mutable_node(producer), OpKind::kView, {*kept},
+            {{"offset", AttrValue::Int(NumElements(p.type.dims))},
+             {"shape", AttrValue::Ints(p.type.dims)}});
+    return true;
   }
 
   // FusedMaxPool2DGrad d over non-overlapping valid windows whose only readers are one
@@ -226,7 +262,7 @@ class Fuser {
     const Node conv = g_.node(pool.inputs[0]);
     // Pooling at the conv tile keeps ReLU routes: the epilogue must be exactly the ReLU.
     if (conv.op != OpKind::kFusedConv2D || conv.GetStr("epilogue") != "in0 relu" ||
-        conv.inputs.size() > 3) {
+        conv.GetInt("keep") != 0 || conv.inputs.size() > 3) {
       return false;
     }
     // Live readers of the conv result besides the pool: FusedConvPoolFilterGrad nodes over the
