@@ -1,9 +1,12 @@
 #include "ir/elementwise_program.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "ir/status.h"
 
 namespace kiln {
 
@@ -56,11 +59,63 @@ double ProgramCost(const std::vector<ElementwiseInstr>& program) {
   return RunProgram(m, program, [](int) { return 0.0; });
 }
 
+namespace {
+
+// out[i] = op(a[i], b[i]) for i < n with the op a compile-time constant, so its definition
+// folds into a tight loop.
+template <OpKind kOp>
+void OpLoop(const float* a, const float* b, float* out, int64_t n) {
+  ScalarMath m;
+  for (int64_t i = 0; i < n; ++i) out[i] = ApplyElementwise(m, kOp, a[i], b[i]);
+}
+
+void ApplyOp(OpKind op, const float* a, const float* b, float* out, int64_t n) {
+  switch (op) {
+#define KILN_OP(kind, min_in, max_in, schema)
+#define KILN_ELEMENTWISE(kind, arity, token, category) \
+  case OpKind::k##kind:                                \
+    return OpLoop<OpKind::k##kind>(a, b, out, n);
+#include "ir/ops.def"
+#undef KILN_ELEMENTWISE
+#undef KILN_OP
+#include "ir/non_elementwise_cases.inc"
+    KILN_CHECK(false && "not an elementwise op");
+  }
+}
+
+}  // namespace
+
 void EvalProgram(const std::vector<ElementwiseInstr>& program, const std::vector<const float*>& in,
                  const std::vector<bool>& scalar, float* out, int64_t n) {
-  ScalarMath m;
-  for (int64_t i = 0; i < n; ++i) {
-    out[i] = RunProgram(m, program, [&](int k) { return in[k][scalar[k] ? 0 : i]; });
+  // An instruction at a time over blocks of elements: each op runs as one loop over a block.
+  // The stack holds pointers: an input's own elements where it is not a scalar, else a block
+  // of scratch that ops write in place.
+  constexpr int64_t kBlock = 1024;
+  std::vector<std::vector<float>> scratch(program.size(), std::vector<float>(kBlock));
+  std::vector<const float*> stack(program.size());
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t len = std::min(kBlock, n - i0);
+    size_t depth = 0;
+    for (const ElementwiseInstr& instr : program) {
+      if (instr.op == OpKind::kInput) {
+        const float* src = in[instr.input];
+        if (scalar[instr.input]) {
+          std::fill(scratch[depth].begin(), scratch[depth].begin() + len, src[0]);
+          src = scratch[depth].data();
+        } else {
+          src += i0;
+        }
+        stack[depth++] = src;
+        continue;
+      }
+      const bool binary = ElementwiseArity(instr.op) == 2;
+      const size_t slot = depth - (binary ? 2 : 1);
+      float* result = scratch[slot].data();
+      ApplyOp(instr.op, stack[slot], binary ? stack[depth - 1] : stack[slot], result, len);
+      stack[slot] = result;
+      if (binary) --depth;
+    }
+    if (stack[0] != out + i0) std::copy(stack[0], stack[0] + len, out + i0);
   }
 }
 

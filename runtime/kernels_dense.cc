@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "ir/elementwise_program.h"
+#include "ir/status.h"
 #include "runtime/kernels.h"
 
 namespace kiln::kernels {
@@ -90,8 +91,9 @@ void BiasAdd(const Node& node, const Inputs& in, Tensor* out) {
 // Any elementwise op of ops.def from its one definition (ir/elementwise_math.h), a rank-0
 // operand broadcast; Add/Sub/Mul/Div on i32 operands, see BinaryI32.
 void ElementwiseOp(const Node& node, const Inputs& in, Tensor* out) {
-  if (out->dtype() == DType::kI32)
+  if (out->dtype() == DType::kI32) {
     return BinaryI32(node.op, *in[0], *in[1], out->i32(), out->size());
+  }
   std::vector<ElementwiseInstr> program;
   std::vector<const float*> operands;
   std::vector<bool> scalar;
