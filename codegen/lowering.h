@@ -92,7 +92,7 @@ class Epilogue {
 };
 
 // Per-family emitters (emit_*.cc).
-// Add, Sub, Mul, Div, Equal, Relu, Sigmoid, Tanh and their gradients: one-op programs.
+// Every elementwise row of ops.def as a one-op program (i32 arithmetic and Equal scalar).
 void EmitElementwiseOp(Lowering& l, const Node& node);
 void EmitBiasAdd(Lowering& l, const Node& node);
 void EmitBroadcast(Lowering& l, const Node& node);
