@@ -91,7 +91,7 @@ void EvalProgram(const std::vector<ElementwiseInstr>& program, const std::vector
   // The stack holds pointers: an input's own elements where it is not a scalar, else a block
   // of scratch that ops write in place.
   constexpr int64_t kBlock = 1024;
-  std::vector<std::vector<float>> scratch(program.size(), std::vector<float>(kBlock));
+  std::vector<std::vector<float>> scratch(program.size(), std::vector<float>(std::min(kBlock, n)));
   std::vector<const float*> stack(program.size());
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t len = std::min(kBlock, n - i0);

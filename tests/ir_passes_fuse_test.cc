@@ -30,16 +30,17 @@ TEST(PassesFuse, Conv2DReluBecomesFusedConv2D) {
   EXPECT_THAT(OutputNames(g), ElementsAre("y"));
 }
 
-TEST(PassesFuse, AnyActivationJoinsTheConvEpilogue) {
-  for (const char* act : {"Tanh", "Sigmoid"}) {
-    Graph g = Fused(absl::StrCat(R"(
+// A one-channel 4x4 input through a "same" 3x3 conv with two filters and a bias.
+constexpr char kSmallConv[] = R"(
     %x = Input() : f32[1,4,4,1]
     %w = Parameter() {trainable=1} : f32[3,3,1,2]
     %b = Parameter() {trainable=1} : f32[2]
-    %c = Conv2D(%x, %w, %b) {padding="same", strides=[1,1]} : f32[1,4,4,2]
-    %y = )",
-                                 act, R"((%c) : f32[1,4,4,2]
-    outputs(%y))"));
+    %c = Conv2D(%x, %w, %b) {padding="same", strides=[1,1]} : f32[1,4,4,2])";
+
+TEST(PassesFuse, AnyActivationJoinsTheConvEpilogue) {
+  for (const char* act : {"Tanh", "Sigmoid"}) {
+    Graph g =
+        Fused(absl::StrCat(kSmallConv, "\n    %y = ", act, "(%c) : f32[1,4,4,2]\n    outputs(%y)"));
     const Node& y = Named(g, "y");
     EXPECT_EQ(y.op, OpKind::kFusedConv2D);
     EXPECT_THAT(InputNames(g, "y"), ElementsAre("x", "w", "b"));
@@ -50,11 +51,7 @@ TEST(PassesFuse, AnyActivationJoinsTheConvEpilogue) {
 // GELU's gradient reads the conv result, so the conv has two readers: one kernel keeps both
 // (keep = 1), and the conv and the activation become Views of its flat result.
 TEST(PassesFuse, ActivationWhoseGradientReadsItsInputKeepsTheConvResult) {
-  Graph g = Fused(R"(
-    %x = Input() : f32[1,4,4,1]
-    %w = Parameter() {trainable=1} : f32[3,3,1,2]
-    %b = Parameter() {trainable=1} : f32[2]
-    %c = Conv2D(%x, %w, %b) {padding="same", strides=[1,1]} : f32[1,4,4,2]
+  Graph g = Fused(std::string(kSmallConv) + R"(
     %y = Gelu(%c) : f32[1,4,4,2]
     %dy = Input() : f32[1,4,4,2]
     %dc = GeluGrad(%c, %dy) : f32[1,4,4,2]
