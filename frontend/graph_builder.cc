@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "frontend/pycall.h"
 #include "ir/status.h"
 
 namespace kiln {
@@ -17,6 +18,31 @@ absl::Status Wrap(const std::string& context, const absl::Status& status) {
 }
 
 int64_t Spatial(const Dims& d) { return d[1] * d[2]; }
+
+// Products and sums for the summary's counts, saturating instead of overflowing on the huge
+// layers an untrusted model file may ask for (the graph refuses tensors that overflow).
+int64_t Count(std::initializer_list<int64_t> factors) {
+  int64_t n = 1;
+  for (int64_t f : factors) {
+    if (__builtin_mul_overflow(n, f, &n)) return INT64_MAX;
+  }
+  return n;
+}
+int64_t Sum(std::initializer_list<int64_t> terms) {
+  int64_t n = 0;
+  for (int64_t t : terms) {
+    if (__builtin_add_overflow(n, t, &n)) return INT64_MAX;
+  }
+  return n;
+}
+
+std::string PyPair(Window w) { return absl::StrCat("(", w[0], ", ", w[1], ")"); }
+
+// ", activation='relu'" for a non-linear activation, else nothing.
+std::string ActivationArg(const std::string& activation) {
+  if (activation.empty() || activation == "linear") return "";
+  return absl::StrCat(", activation=", PyQuote(activation));
+}
 
 }  // namespace
 
@@ -58,9 +84,10 @@ absl::StatusOr<NodeId> GraphBuilder::LabelInput(const std::string& name, const D
   return graph_.AddSource(OpKind::kInput, name, {DType::kI32, dims});
 }
 
-absl::StatusOr<NodeId> GraphBuilder::AddParameter(const std::string& name, Dims dims, Init init) {
-  KILN_ASSIGN_OR_RETURN(NodeId id,
-                        graph_.AddSource(OpKind::kParameter, name, {DType::kF32, std::move(dims)}));
+absl::StatusOr<NodeId> GraphBuilder::AddParameter(const std::string& context,
+                                                  const std::string& name, Dims dims, Init init) {
+  auto id = graph_.AddSource(OpKind::kParameter, name, {DType::kF32, std::move(dims)});
+  if (!id.ok()) return Wrap(context, id.status());
   parameters_.emplace_back(name, init);
   return id;
 }
@@ -98,13 +125,13 @@ absl::StatusOr<NodeId> GraphBuilder::Conv2D(NodeId x, int64_t filters, Window ke
     return LayerError(
         context, absl::StrCat("kernel size must be positive, got ", kernel[0], "x", kernel[1]));
   }
-  KILN_ASSIGN_OR_RETURN(
-      NodeId w, AddParameter(absl::StrCat(layer, "/kernel"), {kernel[0], kernel[1], in[3], filters},
-                             Init::kGlorotUniform));
+  KILN_ASSIGN_OR_RETURN(NodeId w,
+                        AddParameter(context, absl::StrCat(layer, "/kernel"),
+                                     {kernel[0], kernel[1], in[3], filters}, Init::kGlorotUniform));
   std::vector<NodeId> inputs = {x, w};
   if (options.use_bias) {
-    KILN_ASSIGN_OR_RETURN(NodeId b,
-                          AddParameter(absl::StrCat(layer, "/bias"), {filters}, Init::kZeros));
+    KILN_ASSIGN_OR_RETURN(
+        NodeId b, AddParameter(context, absl::StrCat(layer, "/bias"), {filters}, Init::kZeros));
     inputs.push_back(b);
   }
   const bool has_act = !options.activation.empty() && options.activation != "linear";
@@ -116,11 +143,19 @@ absl::StatusOr<NodeId> GraphBuilder::Conv2D(NodeId x, int64_t filters, Window ke
   auto out = ApplyActivation(*conv, options.activation, layer, /*final_name=*/true);
   if (!out.ok()) return Wrap(context, out.status());
   const Dims& od = graph_.node(*out).type.dims;
-  int64_t outputs = Spatial(od) * filters;
-  int64_t params = kernel[0] * kernel[1] * in[3] * filters + (options.use_bias ? filters : 0);
-  int64_t flops = 2 * outputs * kernel[0] * kernel[1] * in[3] + (options.use_bias ? outputs : 0) +
-                  (has_act ? outputs : 0);
-  layers_.push_back({layer, "Conv2D", *out, params, flops});
+  int64_t outputs = Count({Spatial(od), filters});
+  int64_t params =
+      Sum({Count({kernel[0], kernel[1], in[3], filters}), options.use_bias ? filters : 0});
+  int64_t flops = Sum({Count({2, outputs, kernel[0], kernel[1], in[3]}),
+                       options.use_bias ? outputs : 0, has_act ? outputs : 0});
+  std::string config = absl::StrCat("Conv2D(", filters, ", ", PyPair(kernel));
+  if (options.strides != Window{1, 1})
+    absl::StrAppend(&config, ", strides=", PyPair(options.strides));
+  if (options.padding != "valid") absl::StrAppend(&config, ", padding=", PyQuote(options.padding));
+  absl::StrAppend(&config, ActivationArg(options.activation));
+  if (!options.use_bias) absl::StrAppend(&config, ", use_bias=False");
+  absl::StrAppend(&config, ", name=", PyQuote(layer), ")");
+  layers_.push_back({layer, "Conv2D", *out, params, flops, std::move(config)});
   return *out;
 }
 
@@ -136,7 +171,12 @@ absl::StatusOr<NodeId> GraphBuilder::Pool(OpKind op, const char* type, const cha
   auto out = graph_.AddOp(op, layer, {x}, attrs);
   if (!out.ok()) return Wrap(context, out.status());
   const Dims& od = graph_.node(*out).type.dims;
-  layers_.push_back({layer, type, *out, 0, Spatial(od) * od[3] * pool[0] * pool[1]});
+  std::string config = absl::StrCat(type, "(", PyPair(pool));
+  if (strides != pool) absl::StrAppend(&config, ", strides=", PyPair(strides));
+  if (options.padding != "valid") absl::StrAppend(&config, ", padding=", PyQuote(options.padding));
+  absl::StrAppend(&config, ", name=", PyQuote(layer), ")");
+  layers_.push_back(
+      {layer, type, *out, 0, Count({Spatial(od), od[3], pool[0], pool[1]}), std::move(config)});
   return *out;
 }
 
@@ -160,12 +200,13 @@ absl::StatusOr<NodeId> GraphBuilder::Flatten(NodeId x, const std::string& name) 
   auto out =
       graph_.AddOp(OpKind::kReshape, layer, {x}, {{"shape", AttrValue::Ints({in[0], features})}});
   if (!out.ok()) return Wrap(context, out.status());
-  layers_.push_back({layer, "Flatten", *out, 0, 0});
+  layers_.push_back(
+      {layer, "Flatten", *out, 0, 0, absl::StrCat("Flatten(name=", PyQuote(layer), ")")});
   return *out;
 }
 
 absl::StatusOr<NodeId> GraphBuilder::Dense(NodeId x, int64_t units, const std::string& activation,
-                                           const std::string& name) {
+                                           const std::string& name, bool use_bias) {
   const std::string layer = LayerName(name, "dense");
   const std::string context = Context(layer, "Dense", x);
   if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
@@ -174,21 +215,33 @@ absl::StatusOr<NodeId> GraphBuilder::Dense(NodeId x, int64_t units, const std::s
     return LayerError(context, "expects a 2-D (batch, features) input; add a Flatten layer first");
   }
   if (units <= 0) return LayerError(context, absl::StrCat("units must be positive, got ", units));
-  KILN_ASSIGN_OR_RETURN(
-      NodeId w, AddParameter(absl::StrCat(layer, "/kernel"), {in[1], units}, Init::kGlorotUniform));
-  KILN_ASSIGN_OR_RETURN(NodeId b,
-                        AddParameter(absl::StrCat(layer, "/bias"), {units}, Init::kZeros));
+  KILN_ASSIGN_OR_RETURN(NodeId w, AddParameter(context, absl::StrCat(layer, "/kernel"),
+                                               {in[1], units}, Init::kGlorotUniform));
+  NodeId b = -1;
+  if (use_bias) {
+    KILN_ASSIGN_OR_RETURN(
+        b, AddParameter(context, absl::StrCat(layer, "/bias"), {units}, Init::kZeros));
+  }
   const bool has_act = !activation.empty() && activation != "linear";
-  auto mm = graph_.AddOp(OpKind::kMatMul, absl::StrCat(layer, "/matmul"), {x, w},
+  auto mm = graph_.AddOp(OpKind::kMatMul,
+                         has_act || use_bias ? absl::StrCat(layer, "/matmul") : layer, {x, w},
                          {{"transpose_a", AttrValue::Int(0)}, {"transpose_b", AttrValue::Int(0)}});
   if (!mm.ok()) return Wrap(context, mm.status());
-  auto biased =
-      graph_.AddOp(OpKind::kBiasAdd, has_act ? absl::StrCat(layer, "/bias_add") : layer, {*mm, b});
-  if (!biased.ok()) return Wrap(context, biased.status());
-  auto out = ApplyActivation(*biased, activation, layer, /*final_name=*/true);
+  NodeId biased = *mm;
+  if (use_bias) {
+    auto added = graph_.AddOp(OpKind::kBiasAdd, has_act ? absl::StrCat(layer, "/bias_add") : layer,
+                              {*mm, b});
+    if (!added.ok()) return Wrap(context, added.status());
+    biased = *added;
+  }
+  auto out = ApplyActivation(biased, activation, layer, /*final_name=*/true);
   if (!out.ok()) return Wrap(context, out.status());
-  int64_t flops = 2 * in[1] * units + units + (has_act ? units : 0);
-  layers_.push_back({layer, "Dense", *out, in[1] * units + units, flops});
+  int64_t flops = Sum({Count({2, in[1], units}), use_bias ? units : 0, has_act ? units : 0});
+  int64_t params = Sum({Count({in[1], units}), use_bias ? units : 0});
+  layers_.push_back(
+      {layer, "Dense", *out, params, flops,
+       absl::StrCat("Dense(", units, ActivationArg(activation), use_bias ? "" : ", use_bias=False",
+                    ", name=", PyQuote(layer), ")")});
   return *out;
 }
 
@@ -203,7 +256,8 @@ absl::StatusOr<NodeId> GraphBuilder::Activation(NodeId x, const std::string& act
   auto out = ApplyActivation(x, activation, layer, /*final_name=*/true);
   if (!out.ok()) return Wrap(context, out.status());
   layers_.push_back(
-      {layer, "Activation", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_});
+      {layer, "Activation", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_,
+       absl::StrCat("Activation(", PyQuote(activation), ", name=", PyQuote(layer), ")")});
   return *out;
 }
 
@@ -219,7 +273,7 @@ absl::StatusOr<NodeId> GraphBuilder::Add(NodeId a, NodeId b, const std::string& 
   }
   auto out = graph_.AddOp(OpKind::kAdd, layer, {a, b});
   if (!out.ok()) return Wrap(context, out.status());
-  layers_.push_back({layer, "Add", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_});
+  layers_.push_back({layer, "Add", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_, ""});
   return *out;
 }
 
@@ -250,7 +304,7 @@ absl::StatusOr<NodeId> GraphBuilder::Replay(const Graph& saved, NodeId x,
     }
     absl::StatusOr<NodeId> added;
     if (n.op == OpKind::kParameter) {
-      added = AddParameter(n.name, n.type.dims, Init::kZeros);
+      added = AddParameter("", n.name, n.type.dims, Init::kZeros);
     } else if (IsSource(n.op)) {
       added = graph_.AddSource(n.op, n.name, n.type, n.attrs);
     } else {
@@ -271,8 +325,8 @@ absl::StatusOr<NodeId> GraphBuilder::Replay(const Graph& saved, NodeId x,
     map[id] = *added;
   }
   for (const LayerRecord& layer : layers) {
-    layers_.push_back(
-        {layer.name, layer.type, map[layer.output], layer.params, layer.flops_per_example});
+    layers_.push_back({layer.name, layer.type, map[layer.output], layer.params,
+                       layer.flops_per_example, layer.config});
   }
   if (!logits.empty()) logits_ = map[saved.Find(logits)];
   return map[saved.outputs()[0]];

@@ -39,6 +39,9 @@ struct LayerRecord {
   NodeId output = -1;
   int64_t params = 0;
   int64_t flops_per_example = 0;  // 2 per multiply-accumulate, 1 per other arithmetic op.
+  // The Keras call that makes this layer, for model description files ("Dense(10,
+  // activation='softmax', name='dense_1')"); empty for layers that join branches (Add).
+  std::string config;
 };
 
 class GraphBuilder {
@@ -56,7 +59,7 @@ class GraphBuilder {
   absl::StatusOr<NodeId> AveragePooling2D(NodeId x, Window pool, const PoolOptions& options = {});
   absl::StatusOr<NodeId> Flatten(NodeId x, const std::string& name = "");
   absl::StatusOr<NodeId> Dense(NodeId x, int64_t units, const std::string& activation = "",
-                               const std::string& name = "");
+                               const std::string& name = "", bool use_bias = true);
   absl::StatusOr<NodeId> Activation(NodeId x, const std::string& activation,
                                     const std::string& name = "");
   // Elementwise sum of two same-shaped tensors (residual connections).
@@ -79,7 +82,9 @@ class GraphBuilder {
 
  private:
   std::string LayerName(const std::string& requested, const std::string& keras_base);
-  absl::StatusOr<NodeId> AddParameter(const std::string& name, Dims dims, Init init);
+  // A Parameter; an error (a size that overflows, a taken name) is prefixed with `context`.
+  absl::StatusOr<NodeId> AddParameter(const std::string& context, const std::string& name,
+                                      Dims dims, Init init);
   absl::StatusOr<NodeId> ApplyActivation(NodeId x, const std::string& activation,
                                          const std::string& layer, bool final_name);
   absl::StatusOr<NodeId> Pool(OpKind op, const char* type, const char* base, NodeId x, Window pool,

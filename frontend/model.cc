@@ -24,8 +24,9 @@ Layer AveragePooling2D(Window pool, PoolOptions options) {
 Layer Flatten(std::string name) {
   return {"Flatten", [=](GraphBuilder& b, NodeId x) { return b.Flatten(x, name); }};
 }
-Layer Dense(int64_t units, std::string activation, std::string name) {
-  return {"Dense", [=](GraphBuilder& b, NodeId x) { return b.Dense(x, units, activation, name); }};
+Layer Dense(int64_t units, std::string activation, std::string name, bool use_bias) {
+  return {"Dense",
+          [=](GraphBuilder& b, NodeId x) { return b.Dense(x, units, activation, name, use_bias); }};
 }
 
 absl::StatusOr<Model> Model::Sequential(std::string name, Dims input_shape,
@@ -46,6 +47,17 @@ absl::StatusOr<Model> Model::Functional(std::string name, Dims input_shape, Mode
                                         uint64_t seed) {
   Model model(std::move(name), std::move(input_shape), std::move(fn));
   KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, model.Build(1));
+  // Refused before anything is allocated: a model file may ask for absurd layer sizes.
+  constexpr int64_t kMaxParameters = int64_t{1} << 31;
+  int64_t total = 0;
+  for (const auto& [param, init] : fwd.parameters) {
+    const int64_t n = NumElements(fwd.graph.node(fwd.graph.Find(param)).type.dims);
+    if (__builtin_add_overflow(total, n, &total) || total > kMaxParameters) {
+      return absl::InvalidArgumentError(absl::StrCat("model '", model.name_, "' has more than ",
+                                                     kMaxParameters, " parameters (at '", param,
+                                                     "')"));
+    }
+  }
   Rng rng(seed);
   for (const auto& [param, init] : fwd.parameters) {
     Tensor t(fwd.graph.node(fwd.graph.Find(param)).type);

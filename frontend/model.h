@@ -26,7 +26,8 @@ Layer Conv2D(int64_t filters, Window kernel, Conv2DOptions options = {});
 Layer MaxPooling2D(Window pool, PoolOptions options = {});
 Layer AveragePooling2D(Window pool, PoolOptions options = {});
 Layer Flatten(std::string name = "");
-Layer Dense(int64_t units, std::string activation = "", std::string name = "");
+Layer Dense(int64_t units, std::string activation = "", std::string name = "",
+            bool use_bias = true);
 
 // Emits a functional model into a builder, given its input node; returns the output node.
 using ModelFn = std::function<absl::StatusOr<NodeId>(GraphBuilder&, NodeId input)>;
@@ -102,6 +103,9 @@ class Model {
   absl::Status Save(const std::string& path) const;
   // Loads a file written by Save; anything else is an error naming the field or node.
   static absl::StatusOr<Model> Load(const std::string& path);
+  // A model description file (".layers": Keras layer calls, see frontend/layers_file.h), its
+  // weights initialized from `seed`; the model is named by Sequential(name=...) or the file.
+  static absl::StatusOr<Model> LoadLayers(const std::string& path, uint64_t seed = 0);
   // Load from the bytes of a model file (what Load reads).
   static absl::StatusOr<Model> Decode(absl::string_view bytes);
   // The newest checkpoint in `dir` that loads cleanly; corrupt ones are skipped (and listed in

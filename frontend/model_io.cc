@@ -6,7 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "frontend/layers_file.h"
 #include "frontend/model.h"
+#include "frontend/pycall.h"
 #include "frontend/serialize/file_io.h"
 #include "frontend/serialize/model_file.h"
 #include "ir/status.h"
@@ -85,7 +87,7 @@ absl::Status Model::Save(const std::string& path) const {
   f.logits = fwd.logits >= 0 ? fwd.graph.node(fwd.logits).name : "";
   for (const LayerRecord& l : fwd.layers) {
     f.layers.push_back(
-        {l.name, l.type, fwd.graph.node(l.output).name, l.params, l.flops_per_example});
+        {l.name, l.type, fwd.graph.node(l.output).name, l.params, l.flops_per_example, l.config});
   }
   f.forward = std::move(fwd.graph);
   f.weights = weights_;
@@ -113,11 +115,22 @@ absl::StatusOr<Model> Model::Load(const std::string& path) {
   return model;
 }
 
+absl::StatusOr<Model> Model::LoadLayers(const std::string& path, uint64_t seed) {
+  KILN_ASSIGN_OR_RETURN(std::string text, ReadFileLimited(path, kMaxPyTextBytes));
+  KILN_ASSIGN_OR_RETURN(LayersSpec parsed, ParseLayersText(text, path));
+  auto spec = std::make_shared<const LayersSpec>(std::move(parsed));
+  std::string name = spec->name.empty() ? std::filesystem::path(path).stem().string() : spec->name;
+  return Functional(
+      std::move(name), spec->input_shape,
+      [spec](GraphBuilder& b, NodeId x) { return ApplyLayers(*spec, b, x); }, seed);
+}
+
 absl::StatusOr<Model> Model::Decode(absl::string_view bytes) {
   KILN_ASSIGN_OR_RETURN(ModelFile f, DecodeModelFile(bytes));
   std::vector<LayerRecord> layers;
   for (const SavedLayer& l : f.layers) {
-    layers.push_back({l.name, l.type, f.forward.Find(l.output), l.params, l.flops_per_example});
+    layers.push_back(
+        {l.name, l.type, f.forward.Find(l.output), l.params, l.flops_per_example, l.config});
   }
   auto model = FromSavedGraph(f.name, f.input_shape, std::move(f.forward), f.logits,
                               std::move(layers));

@@ -55,6 +55,23 @@ check bad_command 2 "unknown command" -- frobnicate
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 seven="$(dirname "$0")/data/seven.png"
+# Model description files (.layers): the examples, a dump read back, errors with line:column.
+models="$(dirname "$0")/../examples/models"
+check layers_summary 0 "^Total params: 693,962$" -- summary --model "$models/experiment.layers"
+check layers_list_form 0 'Model: "no-bias"' -- summary --model "$models/no_bias.layers"
+"$kiln" dump --format layers --model mnist-cnn >"$tmp/seed.layers"
+check layers_dump_roundtrip 0 "^Total params: 243,786$" -- summary --model "$tmp/seed.layers"
+check layers_dump_saved 0 "^Dense(10, activation='softmax', name='dense_1')$" -- \
+  dump --format layers --model "$tmp/seed.layers"
+check layers_dump_branches 1 "layer 'add' (Add) has no layers-form line" -- \
+  dump --format layers --model zoo-resnet
+printf 'Input(shape=(28, 28, 1))\nConv2D(32, (3, 3), activaton="relu")\n' >"$tmp/bad.layers"
+check layers_bad_keyword 2 "bad.layers:2:20: Conv2D has no argument 'activaton'" -- \
+  summary --model "$tmp/bad.layers"
+printf 'Input(shape=(28, 28, 1))\nConv2D(8, 3)\nDense(10)\n' >"$tmp/shape.layers"
+check layers_bad_shape 2 "shape.layers:3: layer 'dense' (Dense) on input (None, 26, 26, 8)" -- \
+  summary --model "$tmp/shape.layers"
+check layers_missing 1 "cannot open" -- summary --model "$tmp/none.layers"
 check viz_convolve 0 "filtered 26x26, pooled 13x13" -- \
   viz convolve --image "$seven" --kernel vertical --out "$tmp/c.png"
 check viz_convolve_values 0 "filtered 25x25$" -- \

@@ -1,6 +1,7 @@
-// Every zoo model (bench/zoo) trained for ten steps on the JIT with fusion on and with fusion
-// off, against the interpreter on the graph as built; the interpreter on the fused graph
-// against the unfused one; and the JIT's step bitwise identical on 1, 2 and 3 threads.
+// Every zoo model (bench/zoo), and the model files in examples/models, trained for ten steps on the
+// JIT with fusion on and with fusion off, against the interpreter on the graph as built; the
+// interpreter on the fused graph against the unfused one; and the JIT's step bitwise identical on
+// 1, 2 and 3 threads.
 //
 // SGD with Nesterov momentum: Adam normalizes each update, which turns last-bit noise in tiny
 // gradients into weight noise of order lr, hiding real errors behind loose bounds. Measured on
@@ -16,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "bench/zoo/zoo.h"
 #include "codegen/jit.h"
 #include "frontend/initializers.h"
@@ -90,7 +93,11 @@ double WorstParameterDiff(const Executable& ref, const Executable& got) {
 class ZooTest : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto model = ZooModel(GetParam(), 5);
+    // Zoo models by name; model description files from examples/models by file name.
+    auto model =
+        absl::EndsWith(GetParam(), ".layers")
+            ? Model::LoadLayers(absl::StrCat(KILN_SOURCE_DIR, "/examples/models/", GetParam()), 5)
+            : ZooModel(GetParam(), 5);
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = std::make_unique<Model>(*std::move(model));
     auto train = BuildTrainingGraph(*model_, kBatch, Optimizer::Sgd(0.05, 0.9, true));
@@ -193,12 +200,16 @@ std::vector<std::string> Names() {
   return names;
 }
 
-INSTANTIATE_TEST_SUITE_P(Zoo, ZooTest, testing::ValuesIn(Names()),
-                         [](const testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& c : name) c = c == '-' ? '_' : c;
-                           return name;
-                         });
+std::string TestName(const testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& c : name) c = c == '-' || c == '.' ? '_' : c;
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, ZooTest, testing::ValuesIn(Names()), TestName);
+// Models written as .layers files: layers without biases, activation layers, the list form.
+INSTANTIATE_TEST_SUITE_P(LayersFiles, ZooTest,
+                         testing::Values("experiment.layers", "no_bias.layers"), TestName);
 
 }  // namespace
 }  // namespace kiln

@@ -3,16 +3,18 @@
 #include <cmath>
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bench/zoo/zoo.h"
 #include "codegen/host_target.h"
 #include "codegen/jit.h"
 #include "frontend/builtin_models.h"
-#include "bench/zoo/zoo.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
 #include "frontend/cli/image_arg.h"
+#include "frontend/layers_file.h"
 #include "frontend/training.h"
 #include "frontend/viz/graphviz.h"
 #include "ir/dot.h"
@@ -28,7 +30,9 @@ int Fail(const std::string& command, const absl::Status& status) {
 }
 
 absl::StatusOr<Model> LoadModel(const std::string& name, uint64_t seed) {
-  // A path (anything with a slash or the .kiln suffix) is a saved model; otherwise a built-in.
+  // A model description file by its suffix; a path (anything with a slash or the .kiln suffix)
+  // is a saved model; otherwise a built-in.
+  if (absl::EndsWith(name, ".layers")) return Model::LoadLayers(name, seed);
   const bool is_file = name.find('/') != std::string::npos ||
                        (name.size() > 5 && name.compare(name.size() - 5, 5, ".kiln") == 0);
   if (is_file) return Model::Load(name);
@@ -48,9 +52,17 @@ int Dump() {
   if (!model.ok()) return Fail("dump", model.status());
   const int64_t batch = FlagBatch() > 0 ? FlagBatch() : 1;
   const std::string format = FlagFormat();
+  if (format == "layers") {  // The model as a model description file.
+    auto fwd = model->Build(1);
+    if (!fwd.ok()) return Fail("dump", fwd.status());
+    auto text = LayersText(model->name(), model->input_shape(), fwd->layers);
+    if (!text.ok()) return Fail("dump", text.status());
+    std::fputs(text->c_str(), stdout);
+    return 0;
+  }
   if (format != "text" && format != "dot") {
     return Fail("dump", absl::InvalidArgumentError(
-                            absl::StrCat("unknown --format '", format, "' (text or dot)")));
+                            absl::StrCat("unknown --format '", format, "' (text, dot or layers)")));
   }
   if (!FlagRender().empty() && format != "dot") {  // viz: --render draws the DOT graph.
     return Fail("dump", absl::InvalidArgumentError("--render needs --format dot"));

@@ -13,8 +13,10 @@
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
 
-ABSL_FLAG(std::string, model, "mnist-cnn", "Built-in model name (see `kiln models`)");
-ABSL_FLAG(std::string, format, "text", "dump: text | dot");
+ABSL_FLAG(std::string, model, "mnist-cnn",
+          "Built-in or zoo model name (see `kiln models`), a saved FILE.kiln, or a model "
+          "description FILE.layers (Keras layer calls, one per line)");
+ABSL_FLAG(std::string, format, "text", "dump: text | dot | layers (the model as a .layers file)");
 ABSL_FLAG(std::string, graph, "forward", "dump: forward | train (the whole training step)");
 ABSL_FLAG(std::string, stage, "input",
           "dump: pipeline stage to show: input, simplify, cse, dce, fuse, final, memory");
@@ -133,7 +135,9 @@ usage: kiln <command> [flags]
 
 commands:
   summary   --model NAME                     Keras-style summary with FLOPs and memory
-  dump      --model NAME [--format text|dot] [--batch B] [--graph forward|train]
+            (every --model takes a built-in or zoo NAME, a saved FILE.kiln, or FILE.layers:
+            Keras layer calls, one per line, as pasted from a notebook)
+  dump      --model NAME [--format text|dot|layers] [--batch B] [--graph forward|train]
             [--stage input|simplify|cse|dce|fuse|final|memory|llvm] [--render svg|png --out FILE]
                                              the IR after any pipeline stage, text or Graphviz
   predict   --model NAME [--seed S] [--image FILE.png|mnist:INDEX]

@@ -87,6 +87,7 @@ void ToProto(const ModelFile& f, pb::Model* m) {
     p->set_output(l.output);
     p->set_params(l.params);
     p->set_flops_per_example(l.flops_per_example);
+    p->set_config(l.config);
   }
   for (const auto& [name, t] : f.weights) TensorToProto(name, t, m->add_weights());
   for (const auto& [name, t] : f.optimizer_state) TensorToProto(name, t, m->add_optimizer_state());
@@ -180,7 +181,8 @@ absl::Status FromProto(const pb::Model& m, ModelFile* f) {
       return Bad(absl::StrCat("layers[", i, "] ('", l.name(), "')"),
                  absl::StrCat("output '", l.output(), "' is not a node of the forward graph"));
     }
-    f->layers.push_back({l.name(), l.type(), l.output(), l.params(), l.flops_per_example()});
+    f->layers.push_back(
+        {l.name(), l.type(), l.output(), l.params(), l.flops_per_example(), l.config()});
   }
   for (int i = 0; i < m.weights_size(); ++i) {
     const std::string where = absl::StrCat("weights[", i, "]");

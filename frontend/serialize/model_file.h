@@ -32,6 +32,7 @@ struct SavedLayer {
   std::string name, type, output;  // `output` names a node of the forward graph.
   int64_t params = 0;
   int64_t flops_per_example = 0;
+  std::string config;  // The layer's Keras call; empty in files from before it was recorded.
 };
 
 struct SavedOptimizer {
