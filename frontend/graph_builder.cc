@@ -1,6 +1,9 @@
 #include "frontend/graph_builder.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "frontend/pycall.h"
 #include "ir/status.h"
@@ -188,6 +191,70 @@ absl::StatusOr<NodeId> GraphBuilder::MaxPooling2D(NodeId x, Window pool,
 absl::StatusOr<NodeId> GraphBuilder::AveragePooling2D(NodeId x, Window pool,
                                                       const PoolOptions& options) {
   return Pool(OpKind::kAvgPool2D, "AveragePooling2D", "average_pooling2d", x, pool, options);
+}
+
+absl::StatusOr<NodeId> GraphBuilder::GlobalPool(OpKind op, const char* type, const char* base,
+                                                NodeId x, const std::string& name) {
+  const std::string layer = LayerName(name, base);
+  const std::string context = Context(layer, type, x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  const Dims in = graph_.node(x).type.dims;
+  if (in.size() != 4) {
+    return LayerError(context, "expects a 4-D (batch, height, width, channels) input");
+  }
+  Attrs attrs = {{"pool", AttrValue::Ints({in[1], in[2]})},
+                 {"strides", AttrValue::Ints({in[1], in[2]})},
+                 {"padding", AttrValue::Str("valid")}};
+  auto pooled = graph_.AddOp(op, absl::StrCat(layer, "/pool"), {x}, attrs);
+  if (!pooled.ok()) return Wrap(context, pooled.status());
+  auto out = graph_.AddOp(OpKind::kReshape, layer, {*pooled},
+                          {{"shape", AttrValue::Ints({in[0], in[3]})}});
+  if (!out.ok()) return Wrap(context, out.status());
+  layers_.push_back({layer, type, *out, 0, Count({in[1], in[2], in[3]}),
+                     absl::StrCat(type, "(name=", PyQuote(layer), ")")});
+  return *out;
+}
+
+absl::StatusOr<NodeId> GraphBuilder::GlobalAveragePooling2D(NodeId x, const std::string& name) {
+  return GlobalPool(OpKind::kAvgPool2D, "GlobalAveragePooling2D", "global_average_pooling2d", x,
+                    name);
+}
+
+absl::StatusOr<NodeId> GraphBuilder::GlobalMaxPooling2D(NodeId x, const std::string& name) {
+  return GlobalPool(OpKind::kMaxPool2D, "GlobalMaxPooling2D", "global_max_pooling2d", x, name);
+}
+
+absl::StatusOr<NodeId> GraphBuilder::Rescaling(NodeId x, float scale, float offset,
+                                               const std::string& name) {
+  const std::string layer = LayerName(name, "rescaling");
+  const std::string context = Context(layer, "Rescaling", x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  if (!std::isfinite(scale) || !std::isfinite(offset)) {
+    return LayerError(
+        context, absl::StrCat("scale and offset must be finite, got ", scale, " and ", offset));
+  }
+  auto constant = [&](const char* what, float v) {
+    return graph_.AddSource(OpKind::kConstant, absl::StrCat(layer, "/", what), {DType::kF32, {}},
+                            {{"value", AttrValue::Floats({v})}});
+  };
+  auto s = constant("scale", scale);
+  if (!s.ok()) return Wrap(context, s.status());
+  auto out = graph_.AddOp(OpKind::kMul, offset != 0 ? absl::StrCat(layer, "/mul") : layer, {x, *s});
+  if (!out.ok()) return Wrap(context, out.status());
+  if (offset != 0) {
+    auto o = constant("offset", offset);
+    if (!o.ok()) return Wrap(context, o.status());
+    out = graph_.AddOp(OpKind::kAdd, layer, {*out, *o});
+    if (!out.ok()) return Wrap(context, out.status());
+  }
+  const int64_t elements = NumElements(graph_.node(*out).type.dims) / batch_;
+  // %.9g: a float's shortest form that reads back to the same float.
+  std::string config = absl::StrFormat("Rescaling(%.9g", scale);
+  if (offset != 0) absl::StrAppend(&config, absl::StrFormat(", offset=%.9g", offset));
+  absl::StrAppend(&config, ", name=", PyQuote(layer), ")");
+  layers_.push_back(
+      {layer, "Rescaling", *out, 0, offset != 0 ? 2 * elements : elements, std::move(config)});
+  return *out;
 }
 
 absl::StatusOr<NodeId> GraphBuilder::Flatten(NodeId x, const std::string& name) {

@@ -57,6 +57,13 @@ class GraphBuilder {
                                 const Conv2DOptions& options = {});
   absl::StatusOr<NodeId> MaxPooling2D(NodeId x, Window pool, const PoolOptions& options = {});
   absl::StatusOr<NodeId> AveragePooling2D(NodeId x, Window pool, const PoolOptions& options = {});
+  // Keras's GlobalAveragePooling2D / GlobalMaxPooling2D: (batch, h, w, c) -> (batch, c), as a
+  // pool over the whole feature map (so both backends, gradients and fusions are the pool's).
+  absl::StatusOr<NodeId> GlobalAveragePooling2D(NodeId x, const std::string& name = "");
+  absl::StatusOr<NodeId> GlobalMaxPooling2D(NodeId x, const std::string& name = "");
+  // x * scale + offset (Keras's Rescaling, e.g. 1/255 for 0-255 pixels).
+  absl::StatusOr<NodeId> Rescaling(NodeId x, float scale, float offset = 0,
+                                   const std::string& name = "");
   absl::StatusOr<NodeId> Flatten(NodeId x, const std::string& name = "");
   absl::StatusOr<NodeId> Dense(NodeId x, int64_t units, const std::string& activation = "",
                                const std::string& name = "", bool use_bias = true);
@@ -89,6 +96,8 @@ class GraphBuilder {
                                          const std::string& layer, bool final_name);
   absl::StatusOr<NodeId> Pool(OpKind op, const char* type, const char* base, NodeId x, Window pool,
                               const PoolOptions& options);
+  absl::StatusOr<NodeId> GlobalPool(OpKind op, const char* type, const char* base, NodeId x,
+                                    const std::string& name);
   // "layer 'conv2d' (Conv2D) on input (None, 3, 3, 1): " for errors.
   std::string Context(const std::string& layer, const char* type, NodeId x) const;
 

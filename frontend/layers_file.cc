@@ -107,6 +107,17 @@ class Args {
     return Bad(name, *v, "expected an integer or a pair of integers such as (3, 3)");
   }
 
+  absl::StatusOr<double> Number(const std::string& name, std::optional<double> fallback) const {
+    const PyValue* v = Get(name);
+    if (v == nullptr) {
+      if (fallback) return *fallback;
+      return At(call_, absl::StrCat(layer_, " needs '", name, "'"));
+    }
+    if (v->kind == PyValue::Kind::kInt) return static_cast<double>(v->int_value);
+    if (v->kind != PyValue::Kind::kFloat) return Bad(name, *v, "expected a number");
+    return v->float_value;
+  }
+
   absl::StatusOr<std::string> Str(const std::string& name, std::string fallback) const {
     const PyValue* v = Get(name);
     if (v == nullptr) return fallback;
@@ -229,6 +240,30 @@ absl::StatusOr<LayerCall> BindFlatten(const Args& a) {
   return LayerCall{"Flatten", 0, [=](GraphBuilder& b, NodeId x) { return b.Flatten(x, name); }};
 }
 
+template <bool kMax>
+absl::StatusOr<LayerCall> BindGlobalPool(const Args& a) {
+  KILN_ASSIGN_OR_RETURN(std::string name, a.Str("name", ""));
+  KILN_RETURN_IF_ERROR(a.Fixed("data_format", {"channels_last"}));
+  if (const PyValue* keep = a.Get("keepdims");
+      keep != nullptr && !(keep->kind == PyValue::Kind::kBool && !keep->bool_value)) {
+    return a.Bad("keepdims", *keep, "only keepdims=False is supported");
+  }
+  return LayerCall{
+      kMax ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D", 0, [=](GraphBuilder& b, NodeId x) {
+        return kMax ? b.GlobalMaxPooling2D(x, name) : b.GlobalAveragePooling2D(x, name);
+      }};
+}
+
+absl::StatusOr<LayerCall> BindRescaling(const Args& a) {
+  KILN_ASSIGN_OR_RETURN(double scale, a.Number("scale", std::nullopt));
+  KILN_ASSIGN_OR_RETURN(double offset, a.Number("offset", 0.0));
+  KILN_ASSIGN_OR_RETURN(std::string name, a.Str("name", ""));
+  return LayerCall{"Rescaling", 0, [=](GraphBuilder& b, NodeId x) {
+                     return b.Rescaling(x, static_cast<float>(scale), static_cast<float>(offset),
+                                        name);
+                   }};
+}
+
 absl::StatusOr<LayerCall> BindDense(const Args& a) {
   KILN_ASSIGN_OR_RETURN(int64_t units, a.Int("units", std::nullopt, 1, kMaxUnits));
   KILN_ASSIGN_OR_RETURN(std::string activation, a.Activation("activation"));
@@ -272,6 +307,9 @@ const std::vector<LayerKind>& LayerKinds() {
        BindConv2D},
       {"MaxPooling2D", {"pool_size", "strides", "padding", "data_format"}, BindPool<true>},
       {"AveragePooling2D", {"pool_size", "strides", "padding", "data_format"}, BindPool<false>},
+      {"GlobalAveragePooling2D", {"data_format", "keepdims"}, BindGlobalPool<false>},
+      {"GlobalMaxPooling2D", {"data_format", "keepdims"}, BindGlobalPool<true>},
+      {"Rescaling", {"scale", "offset"}, BindRescaling},
       {"Flatten", {"data_format"}, BindFlatten},
       {"Dense",
        {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer"},
@@ -287,7 +325,9 @@ const std::map<std::string, std::string>& Aliases() {
   static const auto* aliases =
       new std::map<std::string, std::string>{{"Convolution2D", "Conv2D"},
                                              {"MaxPool2D", "MaxPooling2D"},
-                                             {"AvgPool2D", "AveragePooling2D"}};
+                                             {"AvgPool2D", "AveragePooling2D"},
+                                             {"GlobalAvgPool2D", "GlobalAveragePooling2D"},
+                                             {"GlobalMaxPool2D", "GlobalMaxPooling2D"}};
   return *aliases;
 }
 

@@ -21,6 +21,18 @@ Layer AveragePooling2D(Window pool, PoolOptions options) {
   return {"AveragePooling2D",
           [=](GraphBuilder& b, NodeId x) { return b.AveragePooling2D(x, pool, options); }};
 }
+Layer GlobalAveragePooling2D(std::string name) {
+  return {"GlobalAveragePooling2D",
+          [=](GraphBuilder& b, NodeId x) { return b.GlobalAveragePooling2D(x, name); }};
+}
+Layer GlobalMaxPooling2D(std::string name) {
+  return {"GlobalMaxPooling2D",
+          [=](GraphBuilder& b, NodeId x) { return b.GlobalMaxPooling2D(x, name); }};
+}
+Layer Rescaling(float scale, float offset, std::string name) {
+  return {"Rescaling",
+          [=](GraphBuilder& b, NodeId x) { return b.Rescaling(x, scale, offset, name); }};
+}
 Layer Flatten(std::string name) {
   return {"Flatten", [=](GraphBuilder& b, NodeId x) { return b.Flatten(x, name); }};
 }

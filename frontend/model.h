@@ -25,6 +25,9 @@ struct Layer {
 Layer Conv2D(int64_t filters, Window kernel, Conv2DOptions options = {});
 Layer MaxPooling2D(Window pool, PoolOptions options = {});
 Layer AveragePooling2D(Window pool, PoolOptions options = {});
+Layer GlobalAveragePooling2D(std::string name = "");
+Layer GlobalMaxPooling2D(std::string name = "");
+Layer Rescaling(float scale, float offset = 0, std::string name = "");
 Layer Flatten(std::string name = "");
 Layer Dense(int64_t units, std::string activation = "", std::string name = "",
             bool use_bias = true);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "ir/status.h"
 
 namespace kiln {
 namespace {
@@ -117,7 +118,7 @@ class Lexer {
       return Number(t);
     }
     if (c == '\'' || c == '"') return String(t);
-    if (std::string_view("()[],=-+.").find(c) != std::string_view::npos) {
+    if (std::string_view("()[],=-+.*/").find(c) != std::string_view::npos) {
       t->type = Token::Type::kPunct;
       t->text = std::string(1, c);
       Advance();
@@ -238,7 +239,45 @@ class Parser {
     return Error(Cur(), absl::StrCat("expected ", what, ", got ", Cur().Describe()));
   }
 
+  // A value, or numbers multiplied and divided (`1. / 255`, as Rescaling is often written).
   absl::StatusOr<PyValue> Expr(int depth) {
+    auto v = Primary(depth);
+    if (!v.ok()) return v;
+    while (Cur().Is('*') || Cur().Is('/')) {
+      const Token op = Cur();
+      ++i_;
+      auto rhs = Primary(depth);
+      if (!rhs.ok()) return rhs;
+      KILN_RETURN_IF_ERROR(Arithmetic(op, &*v, *rhs));
+    }
+    return v;
+  }
+
+  absl::Status Arithmetic(const Token& op, PyValue* lhs, const PyValue& rhs) const {
+    auto is_number = [](const PyValue& v) {
+      return v.kind == PyValue::Kind::kInt || v.kind == PyValue::Kind::kFloat;
+    };
+    if (!is_number(*lhs) || !is_number(rhs)) {
+      return Error(op, absl::StrCat("'", op.text, "' needs numbers, got ", lhs->Describe(), " and ",
+                                    rhs.Describe()));
+    }
+    auto as_double = [](const PyValue& v) {
+      return v.kind == PyValue::Kind::kInt ? static_cast<double>(v.int_value) : v.float_value;
+    };
+    if (op.Is('*') && lhs->kind == PyValue::Kind::kInt && rhs.kind == PyValue::Kind::kInt) {
+      if (__builtin_mul_overflow(lhs->int_value, rhs.int_value, &lhs->int_value)) {
+        return Error(op, "integer product is out of range");
+      }
+      return absl::OkStatus();
+    }
+    const double a = as_double(*lhs), b = as_double(rhs);
+    if (op.Is('/') && b == 0) return Error(op, "division by zero");
+    lhs->float_value = op.Is('*') ? a * b : a / b;  // Python's / is true division.
+    lhs->kind = PyValue::Kind::kFloat;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<PyValue> Primary(int depth) {
     if (depth > kMaxPyNesting) {
       return Error(Cur(), absl::StrCat("nesting deeper than ", kMaxPyNesting, " levels"));
     }
@@ -252,7 +291,7 @@ class Parser {
       if (Cur().type != Token::Type::kInt && Cur().type != Token::Type::kFloat) {
         return Expected("a number after the sign");
       }
-      auto number = Expr(depth + 1);
+      auto number = Primary(depth + 1);
       if (!number.ok()) return number.status();
       if (negate) {
         number->int_value = -number->int_value;

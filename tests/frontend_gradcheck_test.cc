@@ -89,8 +89,11 @@ struct EvalSetup {
   std::vector<NodeId> params;
 };
 
+// `name`: a built-in model, or a model description file in examples/models.
 void MakeEvalSetup(const std::string& name, size_t expected_params, EvalSetup* s) {
-  auto model = BuiltinModel(name, /*seed=*/7);
+  auto model = name.find(".layers") != std::string::npos
+                   ? Model::LoadLayers(std::string(KILN_SOURCE_DIR) + "/examples/models/" + name, 7)
+                   : BuiltinModel(name, /*seed=*/7);
   ASSERT_TRUE(model.ok()) << model.status();
   auto graph = BuildEvalGraph(*model, kBatch);
   ASSERT_TRUE(graph.ok()) << graph.status();
@@ -178,6 +181,34 @@ TEST(ModelGradCheck, MnistDnnAllParameters) {
     EXPECT_LT(r.max_relative_error, kDnnTolerance) << name;
     EXPECT_GE(r.checked, std::min<int64_t>(60, s.weights.at(name).size())) << name;
     EXPECT_GT(r.max_abs_numeric, 1e-3) << name;
+  }
+}
+
+// Global average and max pooling and rescaling (models/global_*.layers). The average-pool model
+// is smooth everywhere (tanh, swish), so it takes epsilon 1e-2: its kernels' gradients are small
+// (max |numeric| ~3e-3), and at 1e-3 the loss's float32 rounding alone is ~2-4% of them
+// (measured 0.7-1.9%); at 1e-2 one batch meets the DNN's bound. The max-pool model has kinks (a
+// perturbation that changes a channel's winner, ReLU at 0): epsilon 1e-3, and the median over
+// three batches takes the CNN's bound.
+TEST(ModelGradCheck, GlobalPoolingModelFiles) {
+  for (const char* file : {"global_average.layers", "global_max.layers"}) {
+    EvalSetup s;
+    const bool max = std::string(file) == "global_max.layers";
+    MakeEvalSetup(file, max ? 8 : 6, &s);
+    if (HasFatalFailure()) return;
+    std::map<std::string, std::vector<double>> errors;
+    for (int b = 1; b <= (max ? 3 : 1); ++b) {
+      for (const auto& [name, r] : Check(s, s.params, b, max ? 1e-3 : 1e-2, /*max_elements=*/32)) {
+        errors[name].push_back(r.max_relative_error);
+        EXPECT_GE(r.checked, std::min<int64_t>(max ? 8 : 16, s.weights.at(name).size())) << name;
+        EXPECT_GT(r.max_abs_numeric, 0) << name;
+      }
+    }
+    ASSERT_EQ(errors.size(), s.params.size());
+    for (auto& [name, errs] : errors) {
+      std::sort(errs.begin(), errs.end());
+      EXPECT_LT(errs[errs.size() / 2], max ? kCnnTolerance : kDnnTolerance) << file << " " << name;
+    }
   }
 }
 

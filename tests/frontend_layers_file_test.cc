@@ -131,6 +131,29 @@ Dense(10, activation='softmax')
   EXPECT_EQ(model->CountParams(), 5 * 3 * 24 + (3 * 3 * 24 * 8 + 8) + 5 * 12 * 8 * 16 + 170);
 }
 
+// Hand-computed values on both backends: Rescaling(0.5, offset=1) then the global pools.
+TEST(LayersFile, GlobalPoolingAndRescalingComputeKerasValues) {
+  // One 2x2 image with 2 channels: channel 0 holds 0, 2, 4, 6 and channel 1 holds 8, -2, 0, 2.
+  const Tensor image = Tensor::F32({1, 2, 2, 2}, {0, 8, 2, -2, 4, 0, 6, 2});
+  struct Case {
+    std::string layer;
+    std::vector<float> want;
+  };
+  // Rescaled: channel 0 -> 1, 2, 3, 4; channel 1 -> 5, 0, 1, 2.
+  for (const Case& c :
+       {Case{"GlobalAveragePooling2D()", {2.5f, 2.0f}}, Case{"GlobalMaxPooling2D()", {4.0f, 5.0f}},
+        Case{"Flatten()", {1, 5, 2, 0, 3, 1, 4, 2}}}) {
+    auto model = FromText("Input(shape=(2, 2, 2))\nRescaling(1 / 2, offset=1)\n" + c.layer);
+    ASSERT_TRUE(model.ok()) << model.status();
+    for (Backend backend : {Backend::kJit, Backend::kInterpreter}) {
+      auto out = model->Predict(image, 1, backend, 1);
+      ASSERT_TRUE(out.ok()) << out.status();
+      ASSERT_EQ(out->size(), static_cast<int64_t>(c.want.size())) << c.layer;
+      for (size_t i = 0; i < c.want.size(); ++i) EXPECT_EQ(out->f32()[i], c.want[i]) << c.layer;
+    }
+  }
+}
+
 // The layers form of every built-in and zoo model reads back as the same model; a model whose
 // layers join branches says which layer cannot be written.
 TEST(LayersFile, DumpedModelsReadBackIdentically) {
@@ -243,6 +266,16 @@ TEST(LayersFile, ErrorsNameTheLineAndColumnAndSayWhatWasExpected) {
       {in + "Dense(10, activation=3)\n",
        "Dense argument 'activation': expected an activation name such as 'relu' or tf.nn.relu"},
       {in + "Activation()\n", "test.layers:2:1: Activation needs an activation name"},
+      {in + "Rescaling(1 / 0)\n", "test.layers:2:13: division by zero"},
+      {in + "Rescaling('a' * 2)\n",
+       "test.layers:2:15: '*' needs numbers, got the string 'a' "
+       "and the integer 2"},
+      {in + "Rescaling()\n", "test.layers:2:1: Rescaling needs 'scale'"},
+      {in + "Conv2D(4, 3)\nGlobalAveragePooling2D(keepdims=True)\n",
+       "GlobalAveragePooling2D argument 'keepdims': only keepdims=False is supported"},
+      {in + "Flatten()\nGlobalMaxPooling2D()\n",
+       "test.layers:3: layer 'global_max_pooling2d' (GlobalMaxPooling2D) on input (None, 784): "
+       "expects a 4-D"},
       {in + "Conv2D(8, 30)\n",
        "test.layers:2: layer 'conv2d' (Conv2D) on input (None, 28, 28, "
        "1): node 'conv2d' (Conv2D): kernel 30x30 does not fit"},
@@ -320,6 +353,14 @@ TEST(PyCall, ValuesParseAsPythonReadsThem) {
   ASSERT_EQ(f.kwargs.size(), 1u);
   EXPECT_EQ(f.kwargs[0].value.kind, PyValue::Kind::kCall);
   EXPECT_EQ(PyQuote("it's \\"), "'it\\'s \\\\'");
+  auto arithmetic = ParsePyStatements("f(1./255, 2 * 3, -1 / 4, 3 * 2.5 / 3)", "t");
+  ASSERT_TRUE(arithmetic.ok()) << arithmetic.status();
+  const PyValue& g = (*arithmetic)[0].value;
+  EXPECT_FLOAT_EQ(g.items[0].float_value, 1.0 / 255);
+  EXPECT_EQ(g.items[1].kind, PyValue::Kind::kInt);
+  EXPECT_EQ(g.items[1].int_value, 6);
+  EXPECT_DOUBLE_EQ(g.items[2].float_value, -0.25);  // Python: true division, sign binds first.
+  EXPECT_DOUBLE_EQ(g.items[3].float_value, 2.5);
 }
 
 }  // namespace

@@ -207,9 +207,12 @@ std::string TestName(const testing::TestParamInfo<std::string>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooTest, testing::ValuesIn(Names()), TestName);
-// Models written as .layers files: layers without biases, activation layers, the list form.
+// Models written as .layers files: layers without biases, activation layers, the list form,
+// global pooling and rescaling.
 INSTANTIATE_TEST_SUITE_P(LayersFiles, ZooTest,
-                         testing::Values("experiment.layers", "no_bias.layers"), TestName);
+                         testing::Values("experiment.layers", "no_bias.layers",
+                                         "global_average.layers", "global_max.layers"),
+                         TestName);
 
 }  // namespace
 }  // namespace kiln
