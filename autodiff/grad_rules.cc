@@ -96,6 +96,11 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
       KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kAvgPool2DGrad, {dy}, a));
       return out;
     }
+    case OpKind::kDropout:  // The identity outside training (the training step multiplies
+      out[0] = dy;          // by a DropoutMask instead, whose gradient is Mul's).
+      return out;
+    case OpKind::kDropoutMask:
+      return NoRule(n, ": a random mask is not differentiable");
     case OpKind::kReshape: {
       KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kReshape, {dy},
                                          {{"shape", AttrValue::Ints(e.input(0).type.dims)}}));

@@ -1,8 +1,10 @@
-// Emitters for elementwise ops, bias add, broadcast and the optimizer updates: flat loops over
-// chunks of elements; elementwise programs in explicit vectors of the target's width.
+// Emitters for elementwise ops, bias add, broadcast, dropout masks and the optimizer updates:
+// flat loops over chunks of elements; elementwise programs and masks in explicit vectors of the
+// target's width.
 #include "codegen/elemental.h"
 #include "codegen/lowering.h"
 #include "ir/elementwise_program.h"
+#include "ir/random.h"
 #include "llvm/IR/Intrinsics.h"
 
 namespace kiln::codegen {
@@ -75,6 +77,23 @@ void EmitScalarBinary(Lowering& l, const Node& node) {
   l.EndKernel();
 }
 
+// The vector loop skeleton: this task's Chunk(l) elements in vectors of the target's width, the
+// tensor's last partial vector masked; body(first element index, valid lanes).
+void ForVectors(Lowering& l, int64_t n, const std::function<void(llvm::Value*, int)>& body) {
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  const int lanes = kb.lanes();
+  const int64_t full = n - n % lanes;
+  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(Chunk(l)));
+  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(Chunk(l)));
+  hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(full)), kb.I(full), hi);
+  kb.For(lo, hi, lanes, [&](llvm::Value* i) { body(i, lanes); });
+  if (full < n) {
+    kb.If(b.CreateICmpSGE(b.CreateMul(kb.task_end(), kb.I(Chunk(l))), kb.I(n)),
+          [&] { body(kb.I(full), static_cast<int>(n - full)); });
+  }
+}
+
 // The loop skeleton for f32 elementwise work: each task covers Chunk(l) elements in vectors of the
 // target's width; the last vector of the tensor is masked. `program` runs on vectors through
 // EmitElement, its rank-0 inputs splatted.
@@ -90,24 +109,28 @@ void EmitProgramKernel(Lowering& l, const Node& node, const std::vector<Elementw
   std::vector<llvm::Value*> in;
   for (size_t i = 0; i < node.inputs.size(); ++i) in.push_back(l.In(node, static_cast<int>(i)));
   llvm::Value* out = l.Out(node);
-  auto body = [&](llvm::Value* i, int valid) {
+  ForVectors(l, n, [&](llvm::Value* i, int valid) {
     llvm::Value* r = EmitProgram(b, program, [&](int k) {
       const bool scalar = l.input(node, k).type.rank() == 0 && node.type.rank() > 0;
       return scalar ? kb.Splat(kb.Load(in[k], kb.I(0)), lanes) : kb.VLoad(in[k], i, lanes, valid);
     });
     kb.VStore(r, out, i, valid);
-  };
-  const int64_t full = n - n % lanes;
-  llvm::Value* lo = b.CreateMul(kb.task_begin(), kb.I(Chunk(l)));
-  llvm::Value* hi = b.CreateMul(kb.task_end(), kb.I(Chunk(l)));
-  hi = b.CreateSelect(b.CreateICmpSGT(hi, kb.I(full)), kb.I(full), hi);
-  kb.For(lo, hi, lanes, [&](llvm::Value* i) { body(i, lanes); });
-  if (full < n) {
-    kb.If(b.CreateICmpSGE(b.CreateMul(kb.task_end(), kb.I(Chunk(l))), kb.I(n)),
-          [&] { body(kb.I(full), static_cast<int>(n - full)); });
-  }
+  });
   l.EndKernel();
 }
+
+// uint32 arithmetic on LLVM integer values (scalars or vectors), so the generic mixers of
+// ir/random.h run in the JIT exactly as in the interpreter.
+struct IrU32 {
+  llvm::IRBuilder<>* b;
+  llvm::Value* v;
+  llvm::Value* Const(uint64_t c) const { return llvm::ConstantInt::get(v->getType(), c); }
+  IrU32 operator^(IrU32 o) const { return {b, b->CreateXor(v, o.v)}; }
+  IrU32 operator+(IrU32 o) const { return {b, b->CreateAdd(v, o.v)}; }
+  IrU32 operator+(uint32_t c) const { return {b, b->CreateAdd(v, Const(c))}; }
+  IrU32 operator*(uint32_t c) const { return {b, b->CreateMul(v, Const(c))}; }
+  IrU32 operator>>(int s) const { return {b, b->CreateLShr(v, Const(s))}; }
+};
 
 }  // namespace
 
@@ -119,6 +142,40 @@ void EmitElementwiseOp(Lowering& l, const Node& node) {
   if (ElementwiseArity(node.op) == 2) program.push_back({OpKind::kInput, 1});
   program.push_back({node.op, -1});
   EmitProgramKernel(l, node, program, "eltwise");
+}
+
+void EmitDropoutMask(Lowering& l, const Node& node) {
+  const int64_t n = NumElements(node.type.dims);
+  l.BeginKernel(node, "dropout_mask", Tasks(l, n), 1);
+  KernelBuilder& kb = l.kb();
+  auto& b = kb.b();
+  const int lanes = kb.lanes();
+  llvm::Type* i32 = b.getInt32Ty();
+  // The key from the step, as DropoutKey: steps outside [0, 2^32) count as 0.
+  llvm::Value* step = kb.Load(l.In(node, 0), kb.I(0));
+  llvm::Value* in_range =
+      b.CreateAnd(b.CreateFCmpOGE(step, kb.F(0.0f)), b.CreateFCmpOLT(step, kb.F(4294967296.0f)));
+  llvm::Value* t = b.CreateSelect(in_range, b.CreateFPToUI(step, i32), b.getInt32(0));
+  const auto seed = static_cast<uint32_t>(static_cast<uint64_t>(node.GetInt("seed")));
+  IrU32 key = DropoutKey(IrU32{&b, b.getInt32(seed)}, IrU32{&b, t});
+  IrU32 vkey{&b, b.CreateVectorSplat(lanes, key.v)};
+  llvm::Value* iota = nullptr;
+  {
+    std::vector<llvm::Constant*> offsets;
+    for (int k = 0; k < lanes; ++k) offsets.push_back(b.getInt32(k));
+    iota = llvm::ConstantVector::get(offsets);
+  }
+  const double rate = node.GetFloat("rate");
+  llvm::Value* threshold = b.CreateVectorSplat(lanes, b.getInt32(DropoutThreshold(rate)));
+  llvm::Value* scale = kb.Splat(kb.F(static_cast<float>(1.0 / (1.0 - rate))), lanes);
+  llvm::Value* zero = kb.Splat(kb.F(0.0f), lanes);
+  llvm::Value* out = l.Out(node);
+  ForVectors(l, n, [&](llvm::Value* i, int valid) {
+    llvm::Value* index = b.CreateAdd(b.CreateVectorSplat(lanes, b.CreateTrunc(i, i32)), iota);
+    IrU32 bits = DropoutBits(IrU32{&b, index}, vkey);
+    kb.VStore(b.CreateSelect(b.CreateICmpUGE(bits.v, threshold), scale, zero), out, i, valid);
+  });
+  l.EndKernel();
 }
 
 void EmitElementwiseProgram(Lowering& l, const Node& node) {

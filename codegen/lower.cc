@@ -22,6 +22,7 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kParameter:
     case OpKind::kConstant:
     case OpKind::kReshape:  // Shares its input's buffer.
+    case OpKind::kDropout:  // The identity outside training; shares its input's buffer.
     case OpKind::kView:     // Points into its input's buffer.
       return absl::OkStatus();
     case OpKind::kConv2D:
@@ -40,6 +41,9 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
 #include "ir/elementwise_cases.inc"
     case OpKind::kEqual:
       EmitElementwiseOp(l, node);
+      return absl::OkStatus();
+    case OpKind::kDropoutMask:
+      EmitDropoutMask(l, node);
       return absl::OkStatus();
     case OpKind::kSoftmax:
       EmitSoftmax(l, node);

@@ -96,6 +96,7 @@ class Epilogue {
 void EmitElementwiseOp(Lowering& l, const Node& node);
 void EmitBiasAdd(Lowering& l, const Node& node);
 void EmitBroadcast(Lowering& l, const Node& node);
+void EmitDropoutMask(Lowering& l, const Node& node);
 void EmitUpdate(Lowering& l, const Node& node);              // Assign, ApplySgd, ApplyAdam
 void EmitElementwiseProgram(Lowering& l, const Node& node);  // Fused Elementwise
 void EmitReduce(Lowering& l, const Node& node);              // ReduceSum, ReduceMean, ReduceMax

@@ -257,6 +257,31 @@ absl::StatusOr<NodeId> GraphBuilder::Rescaling(NodeId x, float scale, float offs
   return *out;
 }
 
+absl::StatusOr<NodeId> GraphBuilder::Dropout(NodeId x, double rate, int64_t seed,
+                                             const std::string& name) {
+  const std::string layer = LayerName(name, "dropout");
+  const std::string context = Context(layer, "Dropout", x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  if (!(rate >= 0 && rate < 1)) {
+    return LayerError(context, absl::StrCat("rate must be in [0, 1), got ", rate));
+  }
+  int64_t key = seed;
+  if (key < 0) {  // FNV-1a of the name: stable across runs, builds and machines.
+    uint32_t h = 2166136261u;
+    for (unsigned char c : layer) h = (h ^ c) * 16777619u;
+    key = h;
+  }
+  auto out = graph_.AddOp(OpKind::kDropout, layer, {x},
+                          {{"rate", AttrValue::Float(rate)}, {"seed", AttrValue::Int(key)}});
+  if (!out.ok()) return Wrap(context, out.status());
+  std::string config = absl::StrFormat("Dropout(%.9g", rate);
+  if (seed >= 0) absl::StrAppend(&config, ", seed=", seed);
+  absl::StrAppend(&config, ", name=", PyQuote(layer), ")");
+  layers_.push_back({layer, "Dropout", *out, 0, NumElements(graph_.node(*out).type.dims) / batch_,
+                     std::move(config)});
+  return *out;
+}
+
 absl::StatusOr<NodeId> GraphBuilder::Flatten(NodeId x, const std::string& name) {
   const std::string layer = LayerName(name, "flatten");
   const std::string context = Context(layer, "Flatten", x);

@@ -64,6 +64,12 @@ class GraphBuilder {
   // x * scale + offset (Keras's Rescaling, e.g. 1/255 for 0-255 pixels).
   absl::StatusOr<NodeId> Rescaling(NodeId x, float scale, float offset = 0,
                                    const std::string& name = "");
+  // Keras's Dropout: in training, each element is zeroed with probability `rate` and the rest
+  // scaled by 1 / (1 - rate), from a counter-based generator keyed by `seed`, the training step
+  // and the element (the same on every backend and thread count); the identity otherwise. A
+  // negative seed derives one from the layer's name, so a model's dropout layers differ.
+  absl::StatusOr<NodeId> Dropout(NodeId x, double rate, int64_t seed = -1,
+                                 const std::string& name = "");
   absl::StatusOr<NodeId> Flatten(NodeId x, const std::string& name = "");
   absl::StatusOr<NodeId> Dense(NodeId x, int64_t units, const std::string& activation = "",
                                const std::string& name = "", bool use_bias = true);

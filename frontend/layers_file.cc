@@ -264,6 +264,18 @@ absl::StatusOr<LayerCall> BindRescaling(const Args& a) {
                    }};
 }
 
+absl::StatusOr<LayerCall> BindDropout(const Args& a) {
+  KILN_ASSIGN_OR_RETURN(double rate, a.Number("rate", std::nullopt));
+  if (!(rate >= 0 && rate < 1)) return a.Bad("rate", *a.Get("rate"), "must be in [0, 1)");
+  KILN_ASSIGN_OR_RETURN(int64_t seed, a.Int("seed", -1, 0, INT32_MAX));
+  KILN_ASSIGN_OR_RETURN(std::string name, a.Str("name", ""));
+  if (const PyValue* shape = a.Get("noise_shape")) {
+    return a.Bad("noise_shape", *shape, "only noise_shape=None is supported");
+  }
+  return LayerCall{"Dropout", 0,
+                   [=](GraphBuilder& b, NodeId x) { return b.Dropout(x, rate, seed, name); }};
+}
+
 absl::StatusOr<LayerCall> BindDense(const Args& a) {
   KILN_ASSIGN_OR_RETURN(int64_t units, a.Int("units", std::nullopt, 1, kMaxUnits));
   KILN_ASSIGN_OR_RETURN(std::string activation, a.Activation("activation"));
@@ -310,6 +322,7 @@ const std::vector<LayerKind>& LayerKinds() {
       {"GlobalAveragePooling2D", {"data_format", "keepdims"}, BindGlobalPool<false>},
       {"GlobalMaxPooling2D", {"data_format", "keepdims"}, BindGlobalPool<true>},
       {"Rescaling", {"scale", "offset"}, BindRescaling},
+      {"Dropout", {"rate", "noise_shape", "seed"}, BindDropout},
       {"Flatten", {"data_format"}, BindFlatten},
       {"Dense",
        {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer"},

@@ -33,6 +33,9 @@ Layer Rescaling(float scale, float offset, std::string name) {
   return {"Rescaling",
           [=](GraphBuilder& b, NodeId x) { return b.Rescaling(x, scale, offset, name); }};
 }
+Layer Dropout(double rate, int64_t seed, std::string name) {
+  return {"Dropout", [=](GraphBuilder& b, NodeId x) { return b.Dropout(x, rate, seed, name); }};
+}
 Layer Flatten(std::string name) {
   return {"Flatten", [=](GraphBuilder& b, NodeId x) { return b.Flatten(x, name); }};
 }

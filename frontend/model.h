@@ -28,6 +28,7 @@ Layer AveragePooling2D(Window pool, PoolOptions options = {});
 Layer GlobalAveragePooling2D(std::string name = "");
 Layer GlobalMaxPooling2D(std::string name = "");
 Layer Rescaling(float scale, float offset = 0, std::string name = "");
+Layer Dropout(double rate, int64_t seed = -1, std::string name = "");
 Layer Flatten(std::string name = "");
 Layer Dense(int64_t units, std::string activation = "", std::string name = "",
             bool use_bias = true);

@@ -336,6 +336,21 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return logits;
     }
+    case OpKind::kDropout:
+    case OpKind::kDropoutMask: {
+      const double rate = node.GetFloat("rate");
+      if (!(rate >= 0 && rate < 1)) {
+        return Fail(absl::StrCat("rate must be in [0, 1), got ", rate));
+      }
+      if (node.op == OpKind::kDropout) {
+        KILN_RETURN_IF_ERROR(ExpectF32(in[0], "x"));
+        return in[0];
+      }
+      if (in[0] != TensorType{DType::kF32, {}}) return Fail("step must be f32[]");
+      TensorType out{DType::kF32, node.GetInts("shape")};
+      KILN_RETURN_IF_ERROR(CheckedNumElements(out.dims).status());
+      return out;
+    }
     case OpKind::kEqual:
       if (in[0] != in[1]) {
         return Fail(

@@ -22,6 +22,7 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
     case OpKind::kAvgPool2D:
       return kernels::AvgPool2D(node, in, out);
     case OpKind::kReshape:
+    case OpKind::kDropout:  // The identity outside training.
       std::memcpy(out->raw(), in[0]->raw(), out->bytes());
       return;
     case OpKind::kMatMul:
@@ -56,6 +57,8 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::SoftmaxCrossEntropyGrad(node, in, out);
     case OpKind::kEqual:
       return kernels::Equal(node, in, out);
+    case OpKind::kDropoutMask:
+      return kernels::DropoutMask(node, in, out);
     case OpKind::kFusedConv2D:
       return kernels::FusedConv2D(node, in, out);
     case OpKind::kFusedConv2DMaxPool:

@@ -1,5 +1,5 @@
 // Reference gradient, loss and metric kernels: the adjoints of the window ops, activation
-// gradients, Broadcast, softmax cross-entropy and Equal.
+// gradients, Broadcast, softmax cross-entropy, Equal and the dropout mask.
 //
 // Layouts and padding follow kernels_conv.cc: activations NHWC, filters HWIO, "same" padding from
 // WindowPadBefore (odd extra cell at the end). Every kernel writes all of its output (the
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/random.h"
 #include "runtime/kernels.h"
 #include "runtime/window.h"
 
@@ -258,6 +259,16 @@ void Equal(const Node& node, const Inputs& in, Tensor* out) {
     const int32_t* a = in[0]->i32();
     const int32_t* b = in[1]->i32();
     for (int64_t i = 0; i < n; ++i) o[i] = a[i] == b[i] ? 1.0f : 0.0f;
+  }
+}
+
+void DropoutMask(const Node& node, const Inputs& in, Tensor* out) {
+  const uint32_t key = DropoutKey(node.GetInt("seed"), in[0]->f32()[0]);
+  const uint32_t threshold = DropoutThreshold(node.GetFloat("rate"));
+  const float scale = static_cast<float>(1.0 / (1.0 - node.GetFloat("rate")));
+  float* o = out->f32();
+  for (int64_t i = 0; i < out->size(); ++i) {
+    o[i] = DropoutBits(static_cast<uint32_t>(i), key) >= threshold ? scale : 0.0f;
   }
 }
 

@@ -144,6 +144,30 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<BroadcastCase>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------------------------
+// Dropout: the training form x * DropoutMask(step) with the step fixed (so the function is
+// deterministic and differentiable in x), and the identity Dropout is outside training.
+
+TEST(DropoutGrad, TrainingFormMatchesFiniteDifferences) {
+  Case t("Dropout", 113);
+  NodeId x = t.Param("x", {6, 40});
+  auto step = t.graph().AddSource(OpKind::kInput, "step", {DType::kF32, {}});
+  ASSERT_TRUE(step.ok()) << step.status();
+  t.feeds()["step"] = Tensor::F32({}, {5});
+  NodeId mask = t.Op(OpKind::kDropoutMask, "mask", {*step},
+                     {{"rate", AttrValue::Float(0.4)},
+                      {"seed", AttrValue::Int(9)},
+                      {"shape", AttrValue::Ints({6, 40})}});
+  t.ProjectAndCheck(t.Op(OpKind::kMul, "dropped", {x, mask}));
+}
+
+TEST(DropoutGrad, OutsideTrainingIsTheIdentity) {
+  Case t("Dropout", 127);
+  NodeId x = t.Param("x", {3, 5});
+  t.ProjectAndCheck(t.Op(OpKind::kDropout, "dropout", {x},
+                         {{"rate", AttrValue::Float(0.5)}, {"seed", AttrValue::Int(2)}}));
+}
+
+// ---------------------------------------------------------------------------------------------
 // SoftmaxCrossEntropy: the loss is the op itself; labels are an i32 Input.
 
 TEST(SoftmaxCrossEntropyGrad, MatchesFiniteDifferences) {

@@ -278,6 +278,26 @@ void AddElementwiseCases(std::vector<Case>& cases) {
                        }});
     }
   }
+  // Dropout masks bit for bit: a tensor that ends in a partial vector, several steps (one out
+  // of range, counted as 0), and the identity that Dropout is outside training.
+  for (float step : {0.0f, 7.0f, 123456.0f, -3.0f}) {
+    for (double rate : {0.3, 0.75}) {
+      const std::string at = step < 0 ? "Minus" + std::to_string(static_cast<int>(-step))
+                                      : std::to_string(static_cast<int>(step));
+      cases.push_back(
+          {"DropoutMask_Step" + at + "_Rate" + std::to_string(static_cast<int>(rate * 100)), 0,
+           [=](Builder& b) {
+             b.Op(OpKind::kDropoutMask, {b.F32("step", {}, step, step)},
+                  {{"rate", AttrValue::Float(rate)},
+                   {"seed", AttrValue::Int(4242)},
+                   {"shape", AttrValue::Ints({3, 1001})}});
+           }});
+    }
+  }
+  cases.push_back({"Dropout_Identity", 0, [=](Builder& b) {
+                     b.Op(OpKind::kDropout, {b.F32("x", {4, 33})},
+                          {{"rate", AttrValue::Float(0.5)}, {"seed", AttrValue::Int(3)}});
+                   }});
   cases.push_back({"BiasAdd_3D", kElementwise, [=](Builder& b) {
                      b.Op(OpKind::kBiasAdd, {b.F32("x", {3, 7, 20}), b.F32("b", {20})});
                    }});

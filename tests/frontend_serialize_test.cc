@@ -32,12 +32,11 @@ Conv2DOptions ReluConv() {
   return options;
 }
 
-Model TinyModel(uint64_t seed = 3) {
-  auto model = Model::Sequential(
-      "tiny", {5, 5, 1},
-      {Conv2D(2, {3, 3}, ReluConv()), MaxPooling2D({2, 2}), Flatten(),
-       Dense(3, "softmax")},
-      seed);
+Model TinyModel(uint64_t seed = 3, bool dropout = false) {
+  std::vector<Layer> layers = {Conv2D(2, {3, 3}, ReluConv()), MaxPooling2D({2, 2}), Flatten(),
+                               Dense(3, "softmax")};
+  if (dropout) layers.insert(layers.begin() + 2, Dropout(0.5));
+  auto model = Model::Sequential("tiny", {5, 5, 1}, std::move(layers), seed);
   EXPECT_TRUE(model.ok()) << model.status();
   return *std::move(model);
 }
@@ -135,9 +134,13 @@ TEST(ModelFile, SaveLoadKeepsGraphWeightsSummaryAndPredictions) {
             std::string::npos);
 }
 
-// Interrupted after epoch 1 and resumed from the checkpoint: bit-identical to 3 epochs straight.
+// Interrupted after epoch 1 and resumed from the checkpoint: bit-identical to 3 epochs straight,
+// also with dropout (whose step counter the checkpoint carries, so the masks continue).
 TEST(Checkpoints, ResumeIsBitIdenticalToAnUninterruptedRun) {
-  for (Backend backend : {Backend::kJit, Backend::kInterpreter}) {
+  for (auto [backend, dropout] :
+       {std::pair{Backend::kJit, false}, std::pair{Backend::kInterpreter, false},
+        std::pair{Backend::kJit, true}, std::pair{Backend::kInterpreter, true}}) {
+    SCOPED_TRACE(dropout ? "with dropout" : "without dropout");
     const Dataset data = RandomData(21, {5, 5, 1}, 4);
     Model::FitOptions options;
     options.epochs = 3;
@@ -146,13 +149,13 @@ TEST(Checkpoints, ResumeIsBitIdenticalToAnUninterruptedRun) {
     options.verbose = 0;
     options.backend = backend;
     options.threads = 2;
-    Model straight = TinyModel();
+    Model straight = TinyModel(3, dropout);
     ASSERT_TRUE(straight.Compile(Optimizer::Adam(0.01)).ok());
     auto full = straight.Fit(data, options);
     ASSERT_TRUE(full.ok()) << full.status();
 
     const std::string dir = TempDir("resume");
-    Model first = TinyModel();
+    Model first = TinyModel(3, dropout);
     ASSERT_TRUE(first.Compile(Optimizer::Adam(0.01)).ok());
     options.epochs = 1;
     options.checkpoint_dir = dir;
@@ -172,6 +175,21 @@ TEST(Checkpoints, ResumeIsBitIdenticalToAnUninterruptedRun) {
     ASSERT_TRUE(last.ok());
     EXPECT_EQ(last->progress().epoch, 3);
     ExpectSameWeights(straight, *last);
+    if (dropout) {  // 3 batches per epoch (8, 8, 5): the masks' step counter saw 9 steps.
+      ASSERT_TRUE(last->optimizer_state().count("dropout/step"));
+      EXPECT_EQ(last->optimizer_state().at("dropout/step").f32()[0], 9.0f);
+    }
+  }
+}
+
+// Dropout is the identity outside training: predictions equal those of the model without it.
+TEST(Dropout, PredictionsIgnoreDropoutLayers) {
+  const Dataset data = RandomData(6, {5, 5, 1}, 9);
+  Model with = TinyModel(5, true), without = TinyModel(5, false);
+  for (Backend backend : {Backend::kJit, Backend::kInterpreter}) {
+    auto a = with.Predict(data.images, 4, backend), b = without.Predict(data.images, 4, backend);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_TRUE(a->BitwiseEqual(*b));
   }
 }
 

@@ -208,10 +208,11 @@ std::string TestName(const testing::TestParamInfo<std::string>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooTest, testing::ValuesIn(Names()), TestName);
 // Models written as .layers files: layers without biases, activation layers, the list form,
-// global pooling and rescaling.
+// global pooling, rescaling and dropout (masks must match bit for bit for the losses to agree).
 INSTANTIATE_TEST_SUITE_P(LayersFiles, ZooTest,
                          testing::Values("experiment.layers", "no_bias.layers",
-                                         "global_average.layers", "global_max.layers"),
+                                         "global_average.layers", "global_max.layers",
+                                         "dropout.layers"),
                          TestName);
 
 }  // namespace

@@ -37,16 +37,18 @@ absl::StatusOr<MemoryPlan> PlanMemory(const Graph& graph) {
   }
   const int n = graph.num_nodes();
   plan.buffers.resize(n);
-  // Storage root of each node (through Reshape aliases).
+  // Storage root of each node (through Reshape, Dropout and View aliases).
   std::vector<NodeId> root(n);
   std::vector<int64_t> offset(n, 0);  // Bytes into the root's storage.
   for (NodeId id : plan.schedule) {
     const Node& node = graph.node(id);
-    const bool alias = node.op == OpKind::kReshape || node.op == OpKind::kView;
+    // Dropout outside training is the identity: it shares its input's storage like a Reshape.
+    const bool same = node.op == OpKind::kReshape || node.op == OpKind::kDropout;
+    const bool alias = same || node.op == OpKind::kView;
     root[id] = alias ? root[node.inputs[0]] : id;
-    offset[id] = node.op == OpKind::kReshape ? offset[node.inputs[0]]
-                 : node.op == OpKind::kView  ? offset[node.inputs[0]] + node.GetInt("offset") * 4
-                                             : 0;
+    offset[id] = same                       ? offset[node.inputs[0]]
+                 : node.op == OpKind::kView ? offset[node.inputs[0]] + node.GetInt("offset") * 4
+                                            : 0;
   }
   std::vector<int> position(n), last_use(n, -1);
   for (int p = 0; p < static_cast<int>(plan.schedule.size()); ++p) {
