@@ -101,6 +101,8 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
       return out;
     case OpKind::kDropoutMask:
       return NoRule(n, ": a random mask is not differentiable");
+    case OpKind::kBatchNorm:
+      return NoRule(n, ": a composite that Model::Build expands before differentiation");
     case OpKind::kReshape: {
       KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kReshape, {dy},
                                          {{"shape", AttrValue::Ints(e.input(0).type.dims)}}));
@@ -193,6 +195,14 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
                           : n.op == OpKind::kGelu    ? OpKind::kGeluGrad
                                                      : OpKind::kSwishGrad;
       KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, grad, {n.inputs[0], dy}));
+      return out;
+    }
+    case OpKind::kRsqrt: {  // y = x^-1/2: dx = dy * -y^3 / 2.
+      KILN_ASSIGN_OR_RETURN(NodeId half, e.Scalar(-0.5f));
+      KILN_ASSIGN_OR_RETURN(NodeId y2, e.Op(0, OpKind::kMul, {id, id}));
+      KILN_ASSIGN_OR_RETURN(NodeId y3, e.Op(0, OpKind::kMul, {y2, id}));
+      KILN_ASSIGN_OR_RETURN(NodeId scaled, e.Op(0, OpKind::kMul, {y3, half}));
+      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kMul, {dy, scaled}));
       return out;
     }
     case OpKind::kSoftplus: {  // softplus' = sigmoid.

@@ -143,6 +143,7 @@ struct IrMath {
   Value Sub(Value x, Value y) { return b.CreateFSub(x, y); }
   Value Mul(Value x, Value y) { return b.CreateFMul(x, y); }
   Value Div(Value x, Value y) { return b.CreateFDiv(x, y); }
+  Value Sqrt(Value x) { return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x); }
   Value Neg(Value x) { return b.CreateFNeg(x); }
   Value Abs(Value x) { return b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x); }
   Mask Less(Value x, Value y) { return b.CreateFCmpOLT(x, y); }

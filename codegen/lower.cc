@@ -45,6 +45,10 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kDropoutMask:
       EmitDropoutMask(l, node);
       return absl::OkStatus();
+    case OpKind::kBatchNorm:
+      return absl::InvalidArgumentError(
+          absl::StrCat("node '", node.name, "': BatchNorm is a composite that Model::Build ",
+                       "expands into elementwise ops and reductions; the JIT runs its expansion"));
     case OpKind::kSoftmax:
       EmitSoftmax(l, node);
       return absl::OkStatus();

@@ -1,6 +1,7 @@
 #include "frontend/graph_builder.h"
 
 #include <cmath>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -88,8 +89,10 @@ absl::StatusOr<NodeId> GraphBuilder::LabelInput(const std::string& name, const D
 }
 
 absl::StatusOr<NodeId> GraphBuilder::AddParameter(const std::string& context,
-                                                  const std::string& name, Dims dims, Init init) {
-  auto id = graph_.AddSource(OpKind::kParameter, name, {DType::kF32, std::move(dims)});
+                                                  const std::string& name, Dims dims, Init init,
+                                                  bool trainable) {
+  auto id = graph_.AddSource(OpKind::kParameter, name, {DType::kF32, std::move(dims)},
+                             {{"trainable", AttrValue::Int(trainable ? 1 : 0)}});
   if (!id.ok()) return Wrap(context, id.status());
   parameters_.emplace_back(name, init);
   return id;
@@ -257,6 +260,41 @@ absl::StatusOr<NodeId> GraphBuilder::Rescaling(NodeId x, float scale, float offs
   return *out;
 }
 
+absl::StatusOr<NodeId> GraphBuilder::BatchNormalization(NodeId x, double momentum, double epsilon,
+                                                        const std::string& name) {
+  const std::string layer = LayerName(name, "batch_normalization");
+  const std::string context = Context(layer, "BatchNormalization", x);
+  if (x < 0 || x >= graph_.num_nodes()) return LayerError(context, "input does not exist");
+  const Dims in = graph_.node(x).type.dims;
+  if (in.size() < 2) return LayerError(context, "expects a batch and a feature axis");
+  if (!(momentum >= 0 && momentum <= 1) || !(epsilon > 0)) {
+    return LayerError(context, absl::StrCat("momentum must be in [0, 1] and epsilon positive, got ",
+                                            momentum, " and ", epsilon));
+  }
+  const int64_t c = in.back();
+  std::vector<NodeId> inputs = {x};
+  for (auto [what, init, trainable] :
+       {std::tuple{"gamma", Init::kOnes, true}, std::tuple{"beta", Init::kZeros, true},
+        std::tuple{"moving_mean", Init::kZeros, false},
+        std::tuple{"moving_variance", Init::kOnes, false}}) {
+    KILN_ASSIGN_OR_RETURN(
+        NodeId p, AddParameter(context, absl::StrCat(layer, "/", what), {c}, init, trainable));
+    inputs.push_back(p);
+  }
+  auto out = graph_.AddOp(
+      OpKind::kBatchNorm, layer, inputs,
+      {{"epsilon", AttrValue::Float(epsilon)}, {"momentum", AttrValue::Float(momentum)}});
+  if (!out.ok()) return Wrap(context, out.status());
+  std::string config = "BatchNormalization(";
+  if (momentum != 0.99) absl::StrAppend(&config, absl::StrFormat("momentum=%.9g, ", momentum));
+  if (epsilon != 1e-3) absl::StrAppend(&config, absl::StrFormat("epsilon=%.9g, ", epsilon));
+  absl::StrAppend(&config, "name=", PyQuote(layer), ")");
+  // Per element: subtract, scale, shift (the statistics are per channel).
+  layers_.push_back({layer, "BatchNormalization", *out, 4 * c, Count({3, NumElements(in) / batch_}),
+                     std::move(config)});
+  return *out;
+}
+
 absl::StatusOr<NodeId> GraphBuilder::Dropout(NodeId x, double rate, int64_t seed,
                                              const std::string& name) {
   const std::string layer = LayerName(name, "dropout");
@@ -396,7 +434,7 @@ absl::StatusOr<NodeId> GraphBuilder::Replay(const Graph& saved, NodeId x,
     }
     absl::StatusOr<NodeId> added;
     if (n.op == OpKind::kParameter) {
-      added = AddParameter("", n.name, n.type.dims, Init::kZeros);
+      added = AddParameter("", n.name, n.type.dims, Init::kZeros, n.GetInt("trainable") != 0);
     } else if (IsSource(n.op)) {
       added = graph_.AddSource(n.op, n.name, n.type, n.attrs);
     } else {

@@ -30,7 +30,7 @@ struct PoolOptions {
 };
 
 // How a Parameter starts, so a model can initialize weights Keras's way.
-enum class Init { kGlorotUniform, kZeros };
+enum class Init { kGlorotUniform, kZeros, kOnes };
 
 // One layer as the summary shows it.
 struct LayerRecord {
@@ -70,6 +70,11 @@ class GraphBuilder {
   // negative seed derives one from the layer's name, so a model's dropout layers differ.
   absl::StatusOr<NodeId> Dropout(NodeId x, double rate, int64_t seed = -1,
                                  const std::string& name = "");
+  // Keras's BatchNormalization over the channel (last) axis: gamma and beta trainable, the
+  // moving mean and variance non-trainable state that the training step updates with
+  // `momentum`. Emitted whole (BatchNorm); Model::Build expands it for training or inference.
+  absl::StatusOr<NodeId> BatchNormalization(NodeId x, double momentum = 0.99, double epsilon = 1e-3,
+                                            const std::string& name = "");
   absl::StatusOr<NodeId> Flatten(NodeId x, const std::string& name = "");
   absl::StatusOr<NodeId> Dense(NodeId x, int64_t units, const std::string& activation = "",
                                const std::string& name = "", bool use_bias = true);
@@ -96,8 +101,10 @@ class GraphBuilder {
  private:
   std::string LayerName(const std::string& requested, const std::string& keras_base);
   // A Parameter; an error (a size that overflows, a taken name) is prefixed with `context`.
+  // `trainable` false: state the training step updates itself (moving statistics), not the
+  // optimizer.
   absl::StatusOr<NodeId> AddParameter(const std::string& context, const std::string& name,
-                                      Dims dims, Init init);
+                                      Dims dims, Init init, bool trainable = true);
   absl::StatusOr<NodeId> ApplyActivation(NodeId x, const std::string& activation,
                                          const std::string& layer, bool final_name);
   absl::StatusOr<NodeId> Pool(OpKind op, const char* type, const char* base, NodeId x, Window pool,

@@ -264,6 +264,26 @@ absl::StatusOr<LayerCall> BindRescaling(const Args& a) {
                    }};
 }
 
+absl::StatusOr<LayerCall> BindBatchNormalization(const Args& a) {
+  KILN_ASSIGN_OR_RETURN(double momentum, a.Number("momentum", 0.99));
+  KILN_ASSIGN_OR_RETURN(double epsilon, a.Number("epsilon", 1e-3));
+  KILN_ASSIGN_OR_RETURN(std::string name, a.Str("name", ""));
+  KILN_RETURN_IF_ERROR(a.Fixed("axis", {"-1", "3"}));
+  for (const char* flag : {"center", "scale"}) {
+    KILN_ASSIGN_OR_RETURN(bool on, a.Bool(flag, true));
+    if (!on) return a.Bad(flag, *a.Get(flag), absl::StrCat("only ", flag, "=True is supported"));
+  }
+  for (const char* init : {"beta_initializer", "moving_mean_initializer"}) {
+    KILN_RETURN_IF_ERROR(a.Fixed(init, {"zeros"}));
+  }
+  for (const char* init : {"gamma_initializer", "moving_variance_initializer"}) {
+    KILN_RETURN_IF_ERROR(a.Fixed(init, {"ones"}));
+  }
+  return LayerCall{"BatchNormalization", 0, [=](GraphBuilder& b, NodeId x) {
+                     return b.BatchNormalization(x, momentum, epsilon, name);
+                   }};
+}
+
 absl::StatusOr<LayerCall> BindDropout(const Args& a) {
   KILN_ASSIGN_OR_RETURN(double rate, a.Number("rate", std::nullopt));
   if (!(rate >= 0 && rate < 1)) return a.Bad("rate", *a.Get("rate"), "must be in [0, 1)");
@@ -323,6 +343,10 @@ const std::vector<LayerKind>& LayerKinds() {
       {"GlobalMaxPooling2D", {"data_format", "keepdims"}, BindGlobalPool<true>},
       {"Rescaling", {"scale", "offset"}, BindRescaling},
       {"Dropout", {"rate", "noise_shape", "seed"}, BindDropout},
+      {"BatchNormalization",
+       {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
+        "moving_mean_initializer", "moving_variance_initializer"},
+       BindBatchNormalization},
       {"Flatten", {"data_format"}, BindFlatten},
       {"Dense",
        {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer"},

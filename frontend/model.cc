@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "frontend/initializers.h"
+#include "frontend/layer_forms.h"
 #include "ir/status.h"
 #include "runtime/interpreter.h"
 
@@ -35,6 +36,11 @@ Layer Rescaling(float scale, float offset, std::string name) {
 }
 Layer Dropout(double rate, int64_t seed, std::string name) {
   return {"Dropout", [=](GraphBuilder& b, NodeId x) { return b.Dropout(x, rate, seed, name); }};
+}
+Layer BatchNormalization(double momentum, double epsilon, std::string name) {
+  return {"BatchNormalization", [=](GraphBuilder& b, NodeId x) {
+            return b.BatchNormalization(x, momentum, epsilon, name);
+          }};
 }
 Layer Flatten(std::string name) {
   return {"Flatten", [=](GraphBuilder& b, NodeId x) { return b.Flatten(x, name); }};
@@ -77,12 +83,13 @@ absl::StatusOr<Model> Model::Functional(std::string name, Dims input_shape, Mode
   for (const auto& [param, init] : fwd.parameters) {
     Tensor t(fwd.graph.node(fwd.graph.Find(param)).type);
     if (init == Init::kGlorotUniform) GlorotUniform(&t, &rng);
+    if (init == Init::kOnes) std::fill(t.f32(), t.f32() + t.size(), 1.0f);
     model.weights_.emplace(param, std::move(t));
   }
   return model;
 }
 
-absl::StatusOr<ForwardGraph> Model::Build(int64_t batch) const {
+absl::StatusOr<ForwardGraph> Model::Build(int64_t batch, GraphForm form) const {
   if (batch <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("batch size must be positive, got ", batch));
   }
@@ -98,6 +105,8 @@ absl::StatusOr<ForwardGraph> Model::Build(int64_t batch) const {
   fwd.parameters = builder.parameters();
   fwd.graph = builder.TakeGraph();
   fwd.graph.set_outputs({fwd.output});
+  if (form == GraphForm::kInference) KILN_RETURN_IF_ERROR(LowerForInference(fwd.graph));
+  if (form == GraphForm::kTraining) KILN_RETURN_IF_ERROR(LowerForTraining(fwd.graph));
   KILN_RETURN_IF_ERROR(Verify(fwd.graph));
   return fwd;
 }

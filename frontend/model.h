@@ -29,6 +29,7 @@ Layer GlobalAveragePooling2D(std::string name = "");
 Layer GlobalMaxPooling2D(std::string name = "");
 Layer Rescaling(float scale, float offset = 0, std::string name = "");
 Layer Dropout(double rate, int64_t seed = -1, std::string name = "");
+Layer BatchNormalization(double momentum = 0.99, double epsilon = 1e-3, std::string name = "");
 Layer Flatten(std::string name = "");
 Layer Dense(int64_t units, std::string activation = "", std::string name = "",
             bool use_bias = true);
@@ -48,6 +49,13 @@ struct ForwardGraph {
 
 struct RunnerCache;
 
+// The form Model::Build gives layers that behave differently in training (frontend/layer_forms.h).
+enum class GraphForm {
+  kInference,  // Dropout as the identity, BatchNormalization with its moving statistics.
+  kTraining,   // Dropout masks; batch statistics with moving-average updates.
+  kSaved,      // Each such layer as its one op, unexpanded: what saved files hold.
+};
+
 class Model {
  public:
   // Builds the model once at batch 1 to validate every layer, then initializes the weights Keras's
@@ -61,7 +69,7 @@ class Model {
   const Dims& input_shape() const { return input_shape_; }
 
   // The forward graph for `batch` examples, with Input "image" and the model's Parameters.
-  absl::StatusOr<ForwardGraph> Build(int64_t batch) const;
+  absl::StatusOr<ForwardGraph> Build(int64_t batch, GraphForm form = GraphForm::kInference) const;
 
   // Keras's summary table, plus FLOPs and activation memory per example.
   std::string Summary() const;

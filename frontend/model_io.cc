@@ -72,7 +72,8 @@ absl::StatusOr<Model> Model::FromSavedGraph(std::string name, Dims input_shape, 
   ModelFn fn = [saved, layers = std::move(layers), logits = std::move(logits)](
                    GraphBuilder& b, NodeId x) { return b.Replay(*saved, x, layers, logits); };
   Model model(std::move(name), std::move(input_shape), std::move(fn));
-  KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, model.Build(1));  // Replays once to validate.
+  // Replays once to validate.
+  KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, model.Build(1, GraphForm::kSaved));
   for (const auto& [param, init] : fwd.parameters) {
     model.weights_.emplace(param, Tensor(fwd.graph.node(fwd.graph.Find(param)).type));
   }
@@ -80,7 +81,7 @@ absl::StatusOr<Model> Model::FromSavedGraph(std::string name, Dims input_shape, 
 }
 
 absl::Status Model::Save(const std::string& path) const {
-  KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, Build(1));
+  KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, Build(1, GraphForm::kSaved));
   ModelFile f;
   f.name = name_;
   f.input_shape = input_shape_;

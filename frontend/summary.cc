@@ -73,9 +73,15 @@ std::string Model::Summary() const {
     total_bytes += bytes;
   }
   out += std::string(width, '=') + "\n";
+  int64_t frozen = 0;  // State the step updates itself (moving statistics), as Keras counts it.
+  for (const Node& node : g.nodes()) {
+    if (node.op == OpKind::kParameter && node.GetInt("trainable") == 0) {
+      frozen += NumElements(node.type.dims);
+    }
+  }
   absl::StrAppend(&out, "Total params: ", Thousands(total_params), "\n");
-  absl::StrAppend(&out, "Trainable params: ", Thousands(total_params), "\n");
-  absl::StrAppend(&out, "Non-trainable params: 0\n");
+  absl::StrAppend(&out, "Trainable params: ", Thousands(total_params - frozen), "\n");
+  absl::StrAppend(&out, "Non-trainable params: ", Thousands(frozen), "\n");
   absl::StrAppend(&out, std::string(width, '_'), "\n");
   absl::StrAppend(&out, "Forward FLOPs per example: ", Thousands(total_flops), " (",
                   Flops(total_flops), "; 2 per multiply-add)\n");

@@ -84,8 +84,8 @@ struct LossGraph {
 };
 
 // Forward graph plus labels, loss and accuracy.
-absl::StatusOr<LossGraph> BuildLoss(const Model& model, int64_t batch) {
-  KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, model.Build(batch));
+absl::StatusOr<LossGraph> BuildLoss(const Model& model, int64_t batch, GraphForm form) {
+  KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, model.Build(batch, form));
   if (fwd.logits < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("model '", model.name(),
@@ -113,47 +113,13 @@ absl::StatusOr<NodeId> Slot(Graph& g, const std::string& name, const TensorType&
 }  // namespace
 
 absl::StatusOr<Graph> BuildEvalGraph(const Model& model, int64_t batch) {
-  KILN_ASSIGN_OR_RETURN(LossGraph lg, BuildLoss(model, batch));
+  KILN_ASSIGN_OR_RETURN(LossGraph lg, BuildLoss(model, batch, GraphForm::kInference));
   return EliminateDeadCode(lg.graph);
 }
 
-namespace {
-
-// Dropout in training: each Dropout node becomes x * DropoutMask(dropout/step), the step a
-// non-trainable Parameter (saved with the optimizer state, so a resumed run draws the masks an
-// uninterrupted one draws) counted up by an update; the masks read it before the update runs.
-absl::Status LowerDropoutForTraining(Graph& g) {
-  NodeId step = -1;
-  const int n = g.num_nodes();
-  for (NodeId id = 0; id < n; ++id) {
-    if (g.node(id).op != OpKind::kDropout) continue;
-    if (step < 0) {
-      KILN_ASSIGN_OR_RETURN(step, Slot(g, "dropout/step", {DType::kF32, {}}));
-      KILN_ASSIGN_OR_RETURN(NodeId one,
-                            g.AddSource(OpKind::kConstant, "dropout/one", {DType::kF32, {}},
-                                        {{"value", AttrValue::Floats({1.0f})}}));
-      KILN_ASSIGN_OR_RETURN(NodeId next, g.AddOp(OpKind::kAdd, "dropout/next", {step, one}));
-      KILN_RETURN_IF_ERROR(g.AddOp(OpKind::kAssign, "update/dropout/step", {step, next}).status());
-    }
-    const Node dropout = g.node(id);
-    KILN_ASSIGN_OR_RETURN(NodeId mask, g.AddOp(OpKind::kDropoutMask, dropout.name + "/mask", {step},
-                                               {{"rate", dropout.attrs.at("rate")},
-                                                {"seed", dropout.attrs.at("seed")},
-                                                {"shape", AttrValue::Ints(dropout.type.dims)}}));
-    Node& mul = g.mutable_node(id);
-    mul.op = OpKind::kMul;
-    mul.inputs = {dropout.inputs[0], mask};
-    mul.attrs.clear();
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::StatusOr<Graph> BuildTrainingGraph(const Model& model, int64_t batch, const Optimizer& opt) {
-  KILN_ASSIGN_OR_RETURN(LossGraph lg, BuildLoss(model, batch));
+  KILN_ASSIGN_OR_RETURN(LossGraph lg, BuildLoss(model, batch, GraphForm::kTraining));
   Graph& g = lg.graph;
-  KILN_RETURN_IF_ERROR(LowerDropoutForTraining(g));
   std::vector<NodeId> params;
   for (const Node& node : g.nodes()) {
     if (node.op == OpKind::kParameter && node.GetInt("trainable") != 0) params.push_back(node.id);

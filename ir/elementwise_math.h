@@ -5,7 +5,7 @@
 // needs its case here and nothing else to run in both backends, in fused programs and in any
 // contraction's epilogue (the build fails, -Werror=switch, until the case exists).
 //
-// M provides: Value, Mask, Const(float), Add, Sub, Mul, Div, Neg, Abs, Less, Greater,
+// M provides: Value, Mask, Const(float), Add, Sub, Mul, Div, Sqrt, Neg, Abs, Less, Greater,
 // GreaterEqual (ordered: false when either side is NaN), Select(mask, a, b), Exp, Log, Tanh,
 // Erf.
 #ifndef KILN_IR_ELEMENTWISE_MATH_H_
@@ -38,6 +38,8 @@ typename M::Value ApplyElementwise(M& m, OpKind op, typename M::Value a, typenam
       return m.Mul(a, b);
     case OpKind::kDiv:
       return m.Div(a, b);
+    case OpKind::kRsqrt:  // Two correctly rounded operations: the same bits in every backend.
+      return m.Div(m.Const(1), m.Sqrt(a));
     case OpKind::kRelu:  // a < 0 ? 0 : a, so NaN passes through.
       return m.Select(m.Less(a, m.Const(0)), m.Const(0), a);
     case OpKind::kSigmoid: {
@@ -94,6 +96,7 @@ struct ScalarMath {
   float Sub(float a, float b) const { return a - b; }
   float Mul(float a, float b) const { return a * b; }
   float Div(float a, float b) const { return a / b; }
+  float Sqrt(float a) const { return std::sqrt(a); }
   float Neg(float a) const { return -a; }
   float Abs(float a) const { return std::fabs(a); }
   bool Less(float a, float b) const { return a < b; }
@@ -118,6 +121,7 @@ struct CostMath {
   double Sub(double a, double b) const { return a + b + 1; }
   double Mul(double a, double b) const { return a + b + 1; }
   double Div(double a, double b) const { return a + b + 4; }
+  double Sqrt(double a) const { return a + 4; }
   double Neg(double a) const { return a + 1; }
   double Abs(double a) const { return a + 1; }
   double Less(double a, double b) const { return a + b + 1; }

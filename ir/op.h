@@ -31,7 +31,7 @@ struct AttrSpec {
 };
 
 // What an elementwise row of ops.def declares (see KILN_ELEMENTWISE there).
-enum class ElementwiseCategory { kNone, kArithmetic, kActivation, kActivationGrad };
+enum class ElementwiseCategory { kNone, kArithmetic, kMath, kActivation, kActivationGrad };
 
 struct OpInfo {
   OpKind kind;

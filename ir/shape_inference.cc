@@ -336,6 +336,21 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
       }
       return logits;
     }
+    case OpKind::kBatchNorm: {
+      KILN_RETURN_IF_ERROR(ExpectF32(in[0], "x"));
+      if (in[0].rank() < 2) return Fail("x must have a batch and a feature axis");
+      const TensorType channels{DType::kF32, {in[0].dims.back()}};
+      for (int i = 1; i < 5; ++i) {
+        if (in[i] != channels) {
+          return Fail(absl::StrCat("input ", i, " is ", TypeToString(in[i]), ", expected ",
+                                   TypeToString(channels), " (one value per channel)"));
+        }
+      }
+      if (!(node.GetFloat("epsilon") > 0)) return Fail("epsilon must be positive");
+      const double momentum = node.GetFloat("momentum");
+      if (!(momentum >= 0 && momentum <= 1)) return Fail("momentum must be in [0, 1]");
+      return in[0];
+    }
     case OpKind::kDropout:
     case OpKind::kDropoutMask: {
       const double rate = node.GetFloat("rate");

@@ -59,6 +59,8 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
       return kernels::Equal(node, in, out);
     case OpKind::kDropoutMask:
       return kernels::DropoutMask(node, in, out);
+    case OpKind::kBatchNorm:
+      return kernels::BatchNorm(node, in, out);
     case OpKind::kFusedConv2D:
       return kernels::FusedConv2D(node, in, out);
     case OpKind::kFusedConv2DMaxPool:

@@ -39,6 +39,8 @@ void Broadcast(const Node& node, const Inputs& in, Tensor* out);
 void SoftmaxCrossEntropy(const Node& node, const Inputs& in, Tensor* out);
 void SoftmaxCrossEntropyGrad(const Node& node, const Inputs& in, Tensor* out);
 void Equal(const Node& node, const Inputs& in, Tensor* out);
+// BatchNorm's inference form, straight from its definition (the reference for its expansion).
+void BatchNorm(const Node& node, const Inputs& in, Tensor* out);
 // The dropout mask of ir/random.h for the step in in[0].
 void DropoutMask(const Node& node, const Inputs& in, Tensor* out);
 

@@ -262,6 +262,19 @@ void Equal(const Node& node, const Inputs& in, Tensor* out) {
   }
 }
 
+void BatchNorm(const Node& node, const Inputs& in, Tensor* out) {
+  const int64_t c = out->dims().back();
+  const float* x = in[0]->f32();
+  const float *gamma = in[1]->f32(), *beta = in[2]->f32(), *mean = in[3]->f32(),
+              *var = in[4]->f32();
+  const float eps = static_cast<float>(node.GetFloat("epsilon"));
+  float* o = out->f32();
+  for (int64_t i = 0; i < out->size(); ++i) {
+    const int64_t k = i % c;
+    o[i] = gamma[k] * (x[i] - mean[k]) / std::sqrt(var[k] + eps) + beta[k];
+  }
+}
+
 void DropoutMask(const Node& node, const Inputs& in, Tensor* out) {
   const uint32_t key = DropoutKey(node.GetInt("seed"), in[0]->f32()[0]);
   const uint32_t threshold = DropoutThreshold(node.GetFloat("rate"));

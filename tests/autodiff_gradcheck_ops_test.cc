@@ -143,6 +143,14 @@ INSTANTIATE_TEST_SUITE_P(
                       BroadcastCase{"FromScalar", {}, {2, 3}, {0, 1}}),
     [](const ::testing::TestParamInfo<BroadcastCase>& info) { return info.param.name; });
 
+// Rsqrt (batch normalization's scale) on positive inputs, where it is defined.
+TEST(RsqrtGrad, MatchesFiniteDifferences) {
+  Case t("Rsqrt", 137);
+  std::vector<float> x(24);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.2f + 0.15f * static_cast<float>(i);
+  t.ProjectAndCheck(t.Op(OpKind::kRsqrt, "rsqrt", {t.Param("x", {4, 6}, x)}));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dropout: the training form x * DropoutMask(step) with the step fixed (so the function is
 // deterministic and differentiable in x), and the identity Dropout is outside training.

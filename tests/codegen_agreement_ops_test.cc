@@ -272,6 +272,9 @@ void AddElementwiseCases(std::vector<Case>& cases) {
       cases.push_back({std::string(OpName(op)) + "_Odd", kElementwise, [=](Builder& b) {
                          b.Op(op, {b.F32("x", {3, 7}, -30, 30)});
                        }});
+    } else if (category == ElementwiseCategory::kMath) {  // Positive inputs (rsqrt).
+      cases.push_back({std::string(OpName(op)) + "_Positive", kElementwise,
+                       [=](Builder& b) { b.Op(op, {b.F32("x", {4099}, 1e-3f, 1e3f)}); }});
     } else if (category == ElementwiseCategory::kActivationGrad) {
       cases.push_back({OpName(op), kElementwise, [=](Builder& b) {
                          b.Op(op, {b.F32("a", {9001}, -4, 4), b.F32("dy", {9001})});

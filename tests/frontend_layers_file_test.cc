@@ -154,6 +154,55 @@ TEST(LayersFile, GlobalPoolingAndRescalingComputeKerasValues) {
   }
 }
 
+TEST(LayersFile, BatchNormalizationAndDropoutCountSaveAndReadBack) {
+  const std::string path = std::string(KILN_SOURCE_DIR) + "/examples/models/batchnorm.layers";
+  auto model = Model::LoadLayers(path, 4);
+  ASSERT_TRUE(model.ok()) << model.status();
+  // Four BatchNormalization layers of 32, 32, 64, 64 channels: 4 values per channel, the moving
+  // mean and variance (2 per channel) not trainable, as Keras counts them.
+  const std::string summary = model->Summary();
+  EXPECT_THAT(summary, HasSubstr("Total params: 75,178\n"));
+  EXPECT_THAT(summary, HasSubstr("Non-trainable params: 384\n"));
+  EXPECT_THAT(summary, HasSubstr("batch_normalization_3 (BatchNormalization)"));
+  EXPECT_EQ(model->weights().at("batch_normalization/gamma").f32()[5], 1.0f);
+  EXPECT_EQ(model->weights().at("batch_normalization/moving_variance").f32()[0], 1.0f);
+  auto fwd = model->Build(1);
+  ASSERT_TRUE(fwd.ok());
+  auto text = LayersText(model->name(), model->input_shape(), fwd->layers);
+  ASSERT_TRUE(text.ok());
+  EXPECT_THAT(*text, HasSubstr("BatchNormalization(name='batch_normalization_1')\n"));
+  EXPECT_THAT(*text, HasSubstr("Dropout(0.5, name='dropout_2')\n"));
+  auto back = FromText(*text, model->name(), 4);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSameModel(*back, *model);
+  auto custom = FromText("Input(shape=(4,))\nBatchNormalization(momentum=0.9, epsilon=1e-5)\n");
+  ASSERT_TRUE(custom.ok()) << custom.status();
+  auto custom_fwd = custom->Build(1);
+  ASSERT_TRUE(custom_fwd.ok());
+  EXPECT_EQ(custom_fwd->layers[0].config,
+            "BatchNormalization(momentum=0.9, epsilon=1e-05, name='batch_normalization')");
+
+  // A saved model keeps the layers whole and its moving statistics as weights.
+  Model trained = *std::move(model);
+  Tensor mean(TensorType{DType::kF32, {32}});
+  for (int i = 0; i < 32; ++i) mean.f32()[i] = 0.25f * i;
+  ASSERT_TRUE(trained.SetWeight("batch_normalization/moving_mean", mean).ok());
+  const std::string saved =
+      (std::filesystem::temp_directory_path() / "kiln_layers_bn_test.kiln").string();
+  ASSERT_TRUE(trained.Save(saved).ok());
+  auto loaded = Model::Load(saved);
+  std::remove(saved.c_str());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->weights().at("batch_normalization/moving_mean").BitwiseEqual(mean));
+  EXPECT_EQ(loaded->Summary(), trained.Summary());
+  Tensor image(TensorType{DType::kF32, {2, 28, 28, 1}});
+  for (int64_t i = 0; i < image.size(); ++i) image.f32()[i] = static_cast<float>(i % 17) / 17;
+  auto a = trained.Predict(image, 2, Backend::kInterpreter);
+  auto b = loaded->Predict(image, 2, Backend::kInterpreter);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(a->BitwiseEqual(*b));
+}
+
 // The layers form of every built-in and zoo model reads back as the same model; a model whose
 // layers join branches says which layer cannot be written.
 TEST(LayersFile, DumpedModelsReadBackIdentically) {
@@ -267,6 +316,12 @@ TEST(LayersFile, ErrorsNameTheLineAndColumnAndSayWhatWasExpected) {
        "Dense argument 'activation': expected an activation name such as 'relu' or tf.nn.relu"},
       {in + "Activation()\n", "test.layers:2:1: Activation needs an activation name"},
       {in + "Rescaling(1 / 0)\n", "test.layers:2:13: division by zero"},
+      {in + "BatchNormalization(center=False)\n",
+       "BatchNormalization argument 'center': only center=True is supported"},
+      {in + "BatchNormalization(axis=1)\n",
+       "BatchNormalization argument 'axis': only '-1' is supported"},
+      {in + "Dropout(1.0)\n", "test.layers:2:9: Dropout argument 'rate': must be in [0, 1)"},
+      {in + "Dropout(0.5, noise_shape=(1, 2))\n", "only noise_shape=None is supported"},
       {in + "Rescaling('a' * 2)\n",
        "test.layers:2:15: '*' needs numbers, got the string 'a' "
        "and the integer 2"},

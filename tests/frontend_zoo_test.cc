@@ -208,11 +208,12 @@ std::string TestName(const testing::TestParamInfo<std::string>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooTest, testing::ValuesIn(Names()), TestName);
 // Models written as .layers files: layers without biases, activation layers, the list form,
-// global pooling, rescaling and dropout (masks must match bit for bit for the losses to agree).
+// global pooling, rescaling, dropout (masks must match bit for bit for the losses to agree) and
+// batch normalization.
 INSTANTIATE_TEST_SUITE_P(LayersFiles, ZooTest,
                          testing::Values("experiment.layers", "no_bias.layers",
                                          "global_average.layers", "global_max.layers",
-                                         "dropout.layers"),
+                                         "dropout.layers", "batchnorm.layers"),
                          TestName);
 
 }  // namespace
