@@ -258,8 +258,26 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
           out[0], e.Op(0, OpKind::kSoftmaxCrossEntropyGrad, {n.inputs[0], n.inputs[1], dy}));
       return out;
     }
-    case OpKind::kReduceMax:
-      return NoRule(n, "");
+    case OpKind::kReduceMax: {
+      // dy goes to the elements equal to the max, shared equally among ties (as TensorFlow's
+      // reduce_max gradient, so GlobalMaxPooling2D matches Keras).
+      const Dims& in_dims = e.input(0).type.dims;
+      if (n.GetInt("keepdims") != 0) return NoRule(n, " with keepdims=1");
+      std::vector<int64_t> axes;
+      for (int64_t a : n.GetInts("axes")) {
+        axes.push_back(a < 0 ? a + static_cast<int64_t>(in_dims.size()) : a);
+      }
+      Attrs spread = {{"shape", AttrValue::Ints(in_dims)}, {"axes", AttrValue::Ints(axes)}};
+      KILN_ASSIGN_OR_RETURN(NodeId max_spread, e.Op(0, OpKind::kBroadcast, {id}, spread));
+      KILN_ASSIGN_OR_RETURN(NodeId mask, e.Op(0, OpKind::kEqual, {n.inputs[0], max_spread}));
+      KILN_ASSIGN_OR_RETURN(
+          NodeId ties, e.Op(0, OpKind::kReduceSum, {mask},
+                            {{"axes", AttrValue::Ints(axes)}, {"keepdims", AttrValue::Int(0)}}));
+      KILN_ASSIGN_OR_RETURN(NodeId share, e.Op(0, OpKind::kDiv, {dy, ties}));
+      KILN_ASSIGN_OR_RETURN(NodeId share_spread, e.Op(0, OpKind::kBroadcast, {share}, spread));
+      KILN_ASSIGN_OR_RETURN(out[0], e.Op(0, OpKind::kMul, {mask, share_spread}));
+      return out;
+    }
     case OpKind::kArgMax:
     case OpKind::kEqual:
       return NoRule(n, ": its output is piecewise constant");

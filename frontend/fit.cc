@@ -1,4 +1,5 @@
 // Model::Compile, Fit and Evaluate: the training loop around one compiled training-step graph.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -65,6 +66,17 @@ absl::Status CheckData(const Model& model, const Dataset& data) {
     return absl::InvalidArgumentError(absl::StrCat("model '", model.name(), "' expects images ",
                                                    DimsToString(want), ", got ",
                                                    DimsToString(data.images.dims())));
+  }
+  // The classes come from the data: the model's last layer needs one output per class.
+  KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, model.Build(1));
+  const Dims& out = fwd.graph.node(fwd.output).type.dims;
+  const int32_t* labels = data.labels.i32();
+  const int32_t top = *std::max_element(labels, labels + data.size());
+  if (out.size() == 2 && top >= out[1]) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model.name(), "' has ", out[1], " outputs but the data has ",
+                     top + 1, " classes (labels 0 to ", top, "); make the last layer Dense(",
+                     top + 1, ", activation='softmax')"));
   }
   return absl::OkStatus();
 }

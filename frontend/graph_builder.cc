@@ -205,13 +205,8 @@ absl::StatusOr<NodeId> GraphBuilder::GlobalPool(OpKind op, const char* type, con
   if (in.size() != 4) {
     return LayerError(context, "expects a 4-D (batch, height, width, channels) input");
   }
-  Attrs attrs = {{"pool", AttrValue::Ints({in[1], in[2]})},
-                 {"strides", AttrValue::Ints({in[1], in[2]})},
-                 {"padding", AttrValue::Str("valid")}};
-  auto pooled = graph_.AddOp(op, absl::StrCat(layer, "/pool"), {x}, attrs);
-  if (!pooled.ok()) return Wrap(context, pooled.status());
-  auto out = graph_.AddOp(OpKind::kReshape, layer, {*pooled},
-                          {{"shape", AttrValue::Ints({in[0], in[3]})}});
+  auto out = graph_.AddOp(op, layer, {x},
+                          {{"axes", AttrValue::Ints({1, 2})}, {"keepdims", AttrValue::Int(0)}});
   if (!out.ok()) return Wrap(context, out.status());
   layers_.push_back({layer, type, *out, 0, Count({in[1], in[2], in[3]}),
                      absl::StrCat(type, "(name=", PyQuote(layer), ")")});
@@ -219,12 +214,12 @@ absl::StatusOr<NodeId> GraphBuilder::GlobalPool(OpKind op, const char* type, con
 }
 
 absl::StatusOr<NodeId> GraphBuilder::GlobalAveragePooling2D(NodeId x, const std::string& name) {
-  return GlobalPool(OpKind::kAvgPool2D, "GlobalAveragePooling2D", "global_average_pooling2d", x,
+  return GlobalPool(OpKind::kReduceMean, "GlobalAveragePooling2D", "global_average_pooling2d", x,
                     name);
 }
 
 absl::StatusOr<NodeId> GraphBuilder::GlobalMaxPooling2D(NodeId x, const std::string& name) {
-  return GlobalPool(OpKind::kMaxPool2D, "GlobalMaxPooling2D", "global_max_pooling2d", x, name);
+  return GlobalPool(OpKind::kReduceMax, "GlobalMaxPooling2D", "global_max_pooling2d", x, name);
 }
 
 absl::StatusOr<NodeId> GraphBuilder::Rescaling(NodeId x, float scale, float offset,

@@ -57,8 +57,9 @@ class GraphBuilder {
                                 const Conv2DOptions& options = {});
   absl::StatusOr<NodeId> MaxPooling2D(NodeId x, Window pool, const PoolOptions& options = {});
   absl::StatusOr<NodeId> AveragePooling2D(NodeId x, Window pool, const PoolOptions& options = {});
-  // Keras's GlobalAveragePooling2D / GlobalMaxPooling2D: (batch, h, w, c) -> (batch, c), as a
-  // pool over the whole feature map (so both backends, gradients and fusions are the pool's).
+  // Keras's GlobalAveragePooling2D / GlobalMaxPooling2D: (batch, h, w, c) -> (batch, c), a mean
+  // or max reduction over the height and width axes (the reduction emitters loop over any map
+  // size, where a window op unrolls its window).
   absl::StatusOr<NodeId> GlobalAveragePooling2D(NodeId x, const std::string& name = "");
   absl::StatusOr<NodeId> GlobalMaxPooling2D(NodeId x, const std::string& name = "");
   // x * scale + offset (Keras's Rescaling, e.g. 1/255 for 0-255 pixels).

@@ -13,7 +13,7 @@
 namespace kiln {
 namespace {
 
-constexpr int64_t kMaxSide = 16384;
+constexpr int64_t kMaxSide = kMaxImageSide;
 constexpr int64_t kMaxPixels = int64_t{1} << 25;  // 32 Mi pixels: ~100 MB of RGB at most.
 constexpr int64_t kMaxFileBytes = int64_t{64} << 20;
 
@@ -163,6 +163,22 @@ absl::StatusOr<PixelImage> DecodePng(absl::string_view bytes, absl::string_view 
     return absl::InvalidArgumentError(absl::StrCat(what, ": invalid PNG: ", state.error));
   }
   return image;
+}
+
+absl::StatusOr<PixelImage> DecodeImage(absl::string_view bytes, absl::string_view what) {
+  if (bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<const uint8_t*>(bytes.data()), 0, 8) == 0) {
+    return DecodePng(bytes, what);
+  }
+  if (bytes.size() >= 3 && static_cast<uint8_t>(bytes[0]) == 0xFF &&
+      static_cast<uint8_t>(bytes[1]) == 0xD8) {
+    return DecodeJpeg(bytes, what);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(what, ": not a PNG or JPEG image"));
+}
+
+absl::StatusOr<PixelImage> ReadImage(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(std::string data, ReadFileLimited(path, kMaxFileBytes));
+  return DecodeImage(data, path);
 }
 
 absl::StatusOr<PixelImage> ReadPng(const std::string& path) {

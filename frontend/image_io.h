@@ -15,6 +15,9 @@
 
 namespace kiln {
 
+// Larger images (pixels a side) are refused before their pixels are allocated.
+inline constexpr int64_t kMaxImageSide = 16384;
+
 // 8-bit pixels, row-major, `channels` interleaved bytes per pixel: 1 (gray) or 3 (RGB).
 struct PixelImage {
   int64_t width = 0;
@@ -47,6 +50,13 @@ absl::Status WritePng(const std::string& path, const PixelImage& image);
 // 16384 pixels a side are refused. `what` names the source in errors ("digit.png: ...").
 absl::StatusOr<PixelImage> DecodePng(absl::string_view bytes, absl::string_view what);
 
+// Decodes baseline or progressive JPEG bytes (libjpeg-turbo) to 8-bit gray or RGB; CMYK files
+// and images over kMaxImageSide a side are refused.
+absl::StatusOr<PixelImage> DecodeJpeg(absl::string_view bytes, absl::string_view what);
+// PNG or JPEG by the bytes' signature; anything else is an error naming `what`.
+absl::StatusOr<PixelImage> DecodeImage(absl::string_view bytes, absl::string_view what);
+// Reads a PNG or JPEG file (at most 64 MiB) with DecodeImage.
+absl::StatusOr<PixelImage> ReadImage(const std::string& path);
 // Reads a PNG file (at most 64 MiB) with DecodePng.
 absl::StatusOr<PixelImage> ReadPng(const std::string& path);
 

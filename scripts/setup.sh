@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ lld pkg-config llvm-19-dev libzstd-dev libabsl-dev
-  libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev libbenchmark-dev libpng-dev
+  libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libjpeg-dev
   graphviz nodejs npm ca-certificates clang libclang-rt-dev)
 for arg in "$@"; do
   case "$arg" in

@@ -4,9 +4,11 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "autodiff/gradcheck.h"
 #include "frontend/cli/commands.h"
 #include "frontend/cli/flags.h"
+#include "frontend/image_folder.h"
 #include "frontend/initializers.h"
 #include "frontend/json.h"
 #include "frontend/training.h"
@@ -25,6 +27,38 @@ int64_t BatchOr(int64_t fallback) { return FlagBatch() > 0 ? FlagBatch() : fallb
 
 Dataset Limit(const Dataset& d, int64_t limit) {
   return limit > 0 && limit < d.size() ? d.Slice(0, limit) : d;
+}
+
+// --data: "mnist", "fashion", or a folder of class folders (the user's own images) read at the
+// model's input shape; its validation images (--validation_split or DIR/validation) are the
+// test set. `quiet` leaves out the summary line (--json).
+absl::StatusOr<TrainTest> LoadData(const std::string& data, const Model& model, bool quiet) {
+  if (data == "mnist" || data == "fashion") return LoadDataset(data);
+  ImageFolderOptions options;
+  options.image_shape = model.input_shape();
+  options.validation_split = FlagValidationSplit();
+  options.seed = FlagSeed();
+  options.skip_bad_files = FlagSkipBadFiles();
+  auto folder = LoadImageFolder(data, options);
+  if (!folder.ok()) {
+    if (folder.status().code() == absl::StatusCode::kNotFound) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--data ", data, ": not mnist, fashion or a folder of class folders (",
+                       folder.status().message(), ")"));
+    }
+    return folder.status();
+  }
+  if (!quiet) {
+    std::printf("Found %lld images of %zu classes (%s) in %s: %lld to train, %lld to validate",
+                static_cast<long long>(folder->train.size() + folder->validation.size()),
+                folder->class_names.size(), absl::StrJoin(folder->class_names, ", ").c_str(),
+                data.c_str(), static_cast<long long>(folder->train.size()),
+                static_cast<long long>(folder->validation.size()));
+    if (folder->skipped > 0)
+      std::printf("; %lld bad files skipped", static_cast<long long>(folder->skipped));
+    std::printf("\n");
+  }
+  return TrainTest{std::move(folder->train), std::move(folder->validation)};
 }
 
 }  // namespace
@@ -93,7 +127,7 @@ int Train() {
   }
   const std::string data_name = resume ? resumed.dataset : FlagData();
   const int64_t limit = resume ? resumed.limit : FlagLimit();
-  auto data = LoadDataset(data_name);
+  auto data = LoadData(data_name, *model, json);
   if (!data.ok()) return Fail("train", data.status());
   const Dataset train = Limit(data->train, limit);
   const Dataset test = Limit(data->test, FlagTestLimit());
@@ -116,7 +150,8 @@ int Train() {
   fit.verbose = json ? 0 : 1;
   fit.backend = *backend;
   fit.threads = FlagThreads();
-  fit.validation = &test;
+  // A folder of images without a validation part trains without validation (and test) metrics.
+  fit.validation = test.size() > 0 ? &test : nullptr;
   std::vector<std::unique_ptr<Callback>> callbacks;
   if (FlagStopAtAccuracy() > 0) {
     callbacks.push_back(StopAtThreshold("accuracy", FlagStopAtAccuracy(),
@@ -159,12 +194,13 @@ int Train() {
   // Validation ran on the test set after the last epoch: that is the test result.
   const Logs& last = history->epochs.back();
   const double wall = Since(start);
+  auto metric = [&](const char* key) { return last.count(key) ? last.at(key) : NAN; };
   if (json) {
     std::printf("%s\n", JsonLine()
                             .Add("model", model->name())
                             .Add("data", data_name)
-                            .Add("test_loss", last.at("val_loss"))
-                            .Add("test_accuracy", last.at("val_accuracy"))
+                            .Add("test_loss", metric("val_loss"))
+                            .Add("test_accuracy", metric("val_accuracy"))
                             .Add("train_accuracy", last.at("accuracy"))
                             .Add("epochs_run", static_cast<int64_t>(history->epochs.size()))
                             .Add("stopped_early", history->stopped_early)
@@ -175,9 +211,16 @@ int Train() {
                             .str()
                             .c_str());
   } else {
-    std::printf("Test loss: %.4f - test accuracy: %.4f (%lld images) - %zu epochs in %.1f s\n",
-                last.at("val_loss"), last.at("val_accuracy"), static_cast<long long>(test.size()),
-                history->epochs.size(), wall);
+    if (test.size() > 0) {
+      std::printf("Test loss: %.4f - test accuracy: %.4f (%lld images) - %zu epochs in %.1f s\n",
+                  last.at("val_loss"), last.at("val_accuracy"), static_cast<long long>(test.size()),
+                  history->epochs.size(), wall);
+    } else {
+      std::printf(
+          "No validation images (--validation_split F or DIR/validation): training loss "
+          "%.4f - accuracy %.4f - %zu epochs in %.1f s\n",
+          last.at("loss"), last.at("accuracy"), history->epochs.size(), wall);
+    }
     std::printf("Compile time: %.2f s (%s)", history->compile_seconds, BackendName(fit.backend));
     if (first_99 >= 0) {
       std::printf("; test accuracy first reached 99%% at %.1f s", first_99);
@@ -199,9 +242,10 @@ int Evaluate() {
   const auto start = Clock::now();
   auto model = LoadModel(FlagModel(), FlagSeed());
   if (!model.ok()) return Fail("evaluate", model.status());
-  auto data = LoadDataset(FlagData());
+  auto data = LoadData(FlagData(), *model, FlagJson());
   if (!data.ok()) return Fail("evaluate", data.status());
-  const Dataset test = Limit(data->test, FlagTestLimit());
+  // A folder without validation images is evaluated whole.
+  const Dataset test = Limit(data->test.size() > 0 ? data->test : data->train, FlagTestLimit());
   auto backend = ParseBackend(FlagBackend());
   if (!backend.ok()) return Fail("evaluate", backend.status());
   auto result = model->Evaluate(test, BatchOr(64), *backend, FlagThreads());

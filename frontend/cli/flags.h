@@ -14,6 +14,8 @@ int64_t FlagBatch();
 uint64_t FlagSeed();
 std::string FlagImage();
 std::string FlagData();
+double FlagValidationSplit();  // --data DIR.
+bool FlagSkipBadFiles();       // --data DIR.
 int FlagEpochs();
 std::string FlagOptimizer();
 double FlagLr();

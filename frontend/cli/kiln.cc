@@ -21,7 +21,13 @@ ABSL_FLAG(std::string, graph, "forward", "dump: forward | train (the whole train
 ABSL_FLAG(std::string, stage, "input",
           "dump: pipeline stage to show: input, simplify, cse, dce, fuse, final, memory");
 ABSL_FLAG(int64_t, batch, 0, "Batch size (default: 1 for dump, 64 for train and evaluate)");
-ABSL_FLAG(std::string, data, "mnist", "Dataset: mnist | fashion");
+ABSL_FLAG(std::string, data, "mnist",
+          "Dataset: mnist | fashion | a folder with one subfolder of PNG/JPEG images per class "
+          "(or DIR/train and DIR/validation holding such folders)");
+ABSL_FLAG(double, validation_split, 0,
+          "--data DIR: the fraction of the images (shuffled by --seed) held out to validate");
+ABSL_FLAG(bool, skip_bad_files, false,
+          "--data DIR: skip images that do not decode (and count them) instead of failing");
 ABSL_FLAG(int, epochs, 5, "train: number of epochs");
 ABSL_FLAG(std::string, optimizer, "adam", "train: sgd | adam");
 ABSL_FLAG(double, lr, 0, "train: learning rate (default: Keras's, 0.01 for sgd, 0.001 for adam)");
@@ -86,6 +92,8 @@ std::string FlagSave() { return absl::GetFlag(FLAGS_save); }
 std::string FlagCheckpointDir() { return absl::GetFlag(FLAGS_checkpoint_dir); }
 std::string FlagResume() { return absl::GetFlag(FLAGS_resume); }
 std::string FlagModel() { return absl::GetFlag(FLAGS_model); }
+double FlagValidationSplit() { return absl::GetFlag(FLAGS_validation_split); }
+bool FlagSkipBadFiles() { return absl::GetFlag(FLAGS_skip_bad_files); }
 std::string FlagFormat() { return absl::GetFlag(FLAGS_format); }
 std::string FlagGraph() { return absl::GetFlag(FLAGS_graph); }
 std::string FlagStage() { return absl::GetFlag(FLAGS_stage); }
@@ -143,9 +151,11 @@ commands:
   predict   --model NAME [--seed S] [--image FILE.png|mnist:INDEX]
                                              class probabilities for an image (default: a
                                              synthetic digit)
-  train     --model NAME --data mnist|fashion --epochs N --batch B --optimizer sgd|adam
+  train     --model NAME --data mnist|fashion|DIR --epochs N --batch B --optimizer sgd|adam
             --lr X --seed S [--limit N] [--stop_at_accuracy F] [--patience P] [--json]
-            [--plot curves.png]              train, then report test loss and accuracy
+            [--plot curves.png] [--validation_split F] [--skip_bad_files]
+                                             train, then report test loss and accuracy; DIR
+                                             holds one folder of PNG/JPEG images per class
   viz convolve    --image FILE.png|mnist:INDEX --kernel NAME|"-1,0,1;-2,0,2;-1,0,1"
                   [--pool 2] --out out.png   original, filtered and pooled side by side
   viz filters     --model NAME [--layer NAME] [--channels 0,1] --out f.png
