@@ -298,6 +298,7 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
     case OpKind::kAssign:
     case OpKind::kApplySgd:
     case OpKind::kApplyAdam:
+    case OpKind::kApplyRmsprop:
     case OpKind::kFusedMatMulApplyAdam:
       return NoRule(n, ": update ops are not differentiable");
     case OpKind::kFusedConv2D:

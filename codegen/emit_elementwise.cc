@@ -322,6 +322,22 @@ void EmitUpdate(Lowering& l, const Node& node) {
       }
       kb.Store(w, p, i);
     });
+  } else if (node.op == OpKind::kApplyRmsprop) {  // As kernels::ApplyRmsprop, op for op.
+    const float lr = static_cast<float>(node.GetFloat("lr"));
+    const float rho = static_cast<float>(node.GetFloat("rho"));
+    const float one_minus_rho = static_cast<float>(1.0 - node.GetFloat("rho"));
+    const float epsilon = static_cast<float>(node.GetFloat("epsilon"));
+    llvm::Value* ms = l.In(node, 1);
+    llvm::Value* grad = l.In(node, 2);
+    ForElements(l, n, [&](llvm::Value* i) {
+      llvm::Value* g = kb.Load(grad, i);
+      llvm::Value* s = b.CreateFAdd(b.CreateFMul(kb.F(rho), kb.Load(ms, i)),
+                                    b.CreateFMul(kb.F(one_minus_rho), b.CreateFMul(g, g)));
+      kb.Store(s, ms, i);
+      llvm::Value* step =
+          b.CreateFDiv(b.CreateFMul(kb.F(lr), g), kb.Sqrt(b.CreateFAdd(s, kb.F(epsilon))));
+      kb.Store(b.CreateFSub(kb.Load(p, i), step), p, i);
+    });
   } else {  // ApplyAdam(param, m, v, t, grad).
     const AdamStep step = EmitAdamStep(kb, node, l.In(node, 3));
     llvm::Value* m_buf = l.In(node, 1);

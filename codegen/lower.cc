@@ -106,6 +106,7 @@ absl::Status EmitNode(Lowering& l, const Node& node) {
     case OpKind::kAssign:
     case OpKind::kApplySgd:
     case OpKind::kApplyAdam:
+    case OpKind::kApplyRmsprop:
       EmitUpdate(l, node);
       return absl::OkStatus();
   }

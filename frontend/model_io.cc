@@ -21,20 +21,31 @@ constexpr char kVersion[] = "kiln 0.1.0";
 constexpr int kCheckpointsKept = 3;
 
 SavedOptimizer ToSaved(const Optimizer& o) {
-  return {o.kind == Optimizer::Kind::kSgd ? "sgd" : "adam",
+  return {o.kind == Optimizer::Kind::kSgd    ? "sgd"
+          : o.kind == Optimizer::Kind::kAdam ? "adam"
+                                             : "rmsprop",
           o.learning_rate,
           o.momentum,
           o.nesterov,
           o.weight_decay,
           o.beta1,
           o.beta2,
-          o.epsilon};
+          o.epsilon,
+          o.rho};
 }
 
 absl::StatusOr<Optimizer> FromSaved(const SavedOptimizer& s) {
-  Optimizer o = s.kind == "sgd" ? Optimizer::Sgd(s.learning_rate, s.momentum, s.nesterov,
-                                                 s.weight_decay)
-                                : Optimizer::Adam(s.learning_rate, s.beta1, s.beta2, s.epsilon);
+  Optimizer o;
+  if (s.kind == "sgd") {
+    o = Optimizer::Sgd(s.learning_rate, s.momentum, s.nesterov, s.weight_decay);
+  } else if (s.kind == "adam") {
+    o = Optimizer::Adam(s.learning_rate, s.beta1, s.beta2, s.epsilon);
+  } else if (s.kind == "rmsprop") {
+    o = Optimizer::Rmsprop(s.learning_rate, s.rho, s.epsilon);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("optimizer.kind: unknown '", s.kind, "' (sgd, adam or rmsprop)"));
+  }
   if (!(o.learning_rate > 0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("optimizer.learning_rate: must be positive, got ", s.learning_rate));

@@ -35,8 +35,18 @@ Optimizer Optimizer::Adam(double learning_rate, double beta1, double beta2, doub
   return o;
 }
 
+Optimizer Optimizer::Rmsprop(double learning_rate, double rho, double epsilon) {
+  Optimizer o;
+  o.kind = Kind::kRmsprop;
+  o.learning_rate = learning_rate;
+  o.rho = rho;
+  o.epsilon = epsilon;
+  return o;
+}
+
 std::string Optimizer::Describe() const {
   if (kind == Kind::kAdam) return absl::StrFormat("adam(lr=%g)", learning_rate);
+  if (kind == Kind::kRmsprop) return absl::StrFormat("rmsprop(lr=%g, rho=%g)", learning_rate, rho);
   return absl::StrFormat("sgd(lr=%g, momentum=%g%s)", learning_rate, momentum,
                          nesterov ? ", nesterov" : "");
 }
@@ -145,6 +155,14 @@ absl::StatusOr<Graph> BuildTrainingGraph(const Model& model, int64_t batch, cons
                                    {{"lr", AttrValue::Float(opt.learning_rate)},
                                     {"beta1", AttrValue::Float(opt.beta1)},
                                     {"beta2", AttrValue::Float(opt.beta2)},
+                                    {"epsilon", AttrValue::Float(opt.epsilon)}})
+                               .status());
+    } else if (opt.kind == Optimizer::Kind::kRmsprop) {
+      KILN_ASSIGN_OR_RETURN(NodeId ms, Slot(g, name + "/rms", type));
+      KILN_RETURN_IF_ERROR(g.AddOp(OpKind::kApplyRmsprop, "update/" + name,
+                                   {params[i], ms, grads[i]},
+                                   {{"lr", AttrValue::Float(opt.learning_rate)},
+                                    {"rho", AttrValue::Float(opt.rho)},
                                     {"epsilon", AttrValue::Float(opt.epsilon)}})
                                .status());
     } else {

@@ -18,18 +18,22 @@ class Model;
 
 // Keras's optimizers with Keras's defaults.
 struct Optimizer {
-  enum class Kind { kSgd, kAdam };
+  enum class Kind { kSgd, kAdam, kRmsprop };
   Kind kind = Kind::kAdam;
   double learning_rate = 0.001;
   double momentum = 0.0;                              // SGD.
   bool nesterov = false;                              // SGD.
   double weight_decay = 0.0;                          // SGD, decoupled as in Keras.
-  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  // Adam.
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  // Adam (epsilon also RMSprop's).
+  double rho = 0.9;                                   // RMSprop.
 
   static Optimizer Sgd(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false,
                        double weight_decay = 0.0);
   static Optimizer Adam(double learning_rate = 0.001, double beta1 = 0.9, double beta2 = 0.999,
                         double epsilon = 1e-7);
+  // Keras's RMSprop (no momentum, not centered): ms = rho ms + (1 - rho) g^2,
+  // p -= lr g / sqrt(ms + epsilon). The course's RMSprop(learning_rate=0.001).
+  static Optimizer Rmsprop(double learning_rate = 0.001, double rho = 0.9, double epsilon = 1e-7);
   std::string Describe() const;
 };
 

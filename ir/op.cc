@@ -83,6 +83,7 @@ int NumMutatedInputs(OpKind kind) {
     case OpKind::kAssign:
       return 1;
     case OpKind::kApplySgd:
+    case OpKind::kApplyRmsprop:
       return 2;
     case OpKind::kFusedMatMulApplyAdam:
     case OpKind::kApplyAdam:

@@ -397,6 +397,7 @@ absl::StatusOr<TensorType> InferUnchecked(const Node& node, const std::vector<Te
     }
     case OpKind::kAssign:
     case OpKind::kApplySgd:
+    case OpKind::kApplyRmsprop:
     case OpKind::kApplyAdam: {
       for (size_t i = 1; i < in.size(); ++i) {
         const bool scalar_step = node.op == OpKind::kApplyAdam && i == 3;

@@ -84,6 +84,7 @@ void RunNode(const Node& node, const kernels::Inputs& in, Tensor* out) {
     case OpKind::kAssign:
     case OpKind::kApplySgd:
     case OpKind::kApplyAdam:
+    case OpKind::kApplyRmsprop:
     case OpKind::kFusedMatMulApplyAdam:
       return;  // Run after every other node (see Run).
   }

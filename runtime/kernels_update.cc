@@ -1,4 +1,5 @@
-// Reference update kernels: Assign, ApplySgd, ApplyAdam (Keras optimizer semantics).
+// Reference update kernels: Assign, ApplySgd, ApplyAdam, ApplyRmsprop (Keras optimizer
+// semantics).
 //
 // The interpreter runs these after every other node. The first NumMutatedInputs(node.op) inputs
 // are Parameters written in place; each element's inputs are all read before any of its outputs
@@ -82,6 +83,24 @@ void ApplyAdam(const Node& node, const std::vector<Tensor*>& in) {
   }
 }
 
+// (param, ms, grad), attrs lr, rho, epsilon (Keras's RMSprop without momentum):
+//   ms = rho * ms + (1 - rho) * grad^2;  param -= lr * grad / sqrt(ms + epsilon)   (float)
+void ApplyRmsprop(const Node& node, const std::vector<Tensor*>& in) {
+  const float lr = static_cast<float>(node.GetFloat("lr"));
+  const float rho = static_cast<float>(node.GetFloat("rho"));
+  const float one_minus_rho = static_cast<float>(1.0 - node.GetFloat("rho"));
+  const float epsilon = static_cast<float>(node.GetFloat("epsilon"));
+  float* param = in[0]->f32();
+  float* ms = in[1]->f32();
+  const float* grad = in[2]->f32();
+  for (int64_t i = 0; i < in[0]->size(); ++i) {
+    const float g = grad[i];
+    const float s = rho * ms[i] + one_minus_rho * (g * g);
+    ms[i] = s;
+    param[i] -= lr * g / std::sqrt(s + epsilon);
+  }
+}
+
 }  // namespace
 
 // Dispatches on node.op; other ops are never passed here by the interpreter.
@@ -93,6 +112,8 @@ void Update(const Node& node, const std::vector<Tensor*>& in) {
       return ApplySgd(node, in);
     case OpKind::kApplyAdam:
       return ApplyAdam(node, in);
+    case OpKind::kApplyRmsprop:
+      return ApplyRmsprop(node, in);
     case OpKind::kFusedMatMulApplyAdam: {  // (p, m, v, t, a, b): the gradient, then Adam.
       Node matmul = node;
       matmul.op = OpKind::kMatMul;

@@ -29,6 +29,16 @@ void AddUpdateCases(std::vector<Case>& cases) {
                        b.steps = 2;
                      }});
   }
+  cases.push_back({"ApplyRmsprop", kElementwise, [=](Builder& b) {
+                     b.Op(OpKind::kApplyRmsprop,
+                          {b.Param("p", d), b.Param("ms", d, 0, 1), b.F32("g", d)},
+                          {{"lr", AttrValue::Float(0.001)},
+                           {"rho", AttrValue::Float(0.9)},
+                           {"epsilon", AttrValue::Float(1e-7)}},
+                          false);
+                     b.compare = {"p", "ms"};
+                     b.steps = 2;
+                   }});
   cases.push_back(
       {"ApplyAdam", kElementwise, [=](Builder& b) {
          NodeId t = b.F32("t", {}, 1, 1);

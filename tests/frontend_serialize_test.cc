@@ -4,8 +4,10 @@
 
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "frontend/builtin_models.h"
 #include "frontend/initializers.h"
 #include "frontend/model.h"
@@ -137,10 +139,14 @@ TEST(ModelFile, SaveLoadKeepsGraphWeightsSummaryAndPredictions) {
 // Interrupted after epoch 1 and resumed from the checkpoint: bit-identical to 3 epochs straight,
 // also with dropout (whose step counter the checkpoint carries, so the masks continue).
 TEST(Checkpoints, ResumeIsBitIdenticalToAnUninterruptedRun) {
-  for (auto [backend, dropout] :
-       {std::pair{Backend::kJit, false}, std::pair{Backend::kInterpreter, false},
-        std::pair{Backend::kJit, true}, std::pair{Backend::kInterpreter, true}}) {
-    SCOPED_TRACE(dropout ? "with dropout" : "without dropout");
+  // RMSprop's mean-square slots and its kind travel in the checkpoint too.
+  for (auto [backend, dropout, rmsprop] :
+       {std::tuple{Backend::kJit, false, false}, std::tuple{Backend::kInterpreter, false, false},
+        std::tuple{Backend::kJit, true, false}, std::tuple{Backend::kInterpreter, true, false},
+        std::tuple{Backend::kJit, false, true}}) {
+    SCOPED_TRACE(absl::StrCat(dropout ? "with dropout" : "without dropout",
+                              rmsprop ? ", rmsprop" : ", adam"));
+    const Optimizer optimizer = rmsprop ? Optimizer::Rmsprop(0.01) : Optimizer::Adam(0.01);
     const Dataset data = RandomData(21, {5, 5, 1}, 4);
     Model::FitOptions options;
     options.epochs = 3;
@@ -150,13 +156,13 @@ TEST(Checkpoints, ResumeIsBitIdenticalToAnUninterruptedRun) {
     options.backend = backend;
     options.threads = 2;
     Model straight = TinyModel(3, dropout);
-    ASSERT_TRUE(straight.Compile(Optimizer::Adam(0.01)).ok());
+    ASSERT_TRUE(straight.Compile(optimizer).ok());
     auto full = straight.Fit(data, options);
     ASSERT_TRUE(full.ok()) << full.status();
 
     const std::string dir = TempDir("resume");
     Model first = TinyModel(3, dropout);
-    ASSERT_TRUE(first.Compile(Optimizer::Adam(0.01)).ok());
+    ASSERT_TRUE(first.Compile(optimizer).ok());
     options.epochs = 1;
     options.checkpoint_dir = dir;
     ASSERT_TRUE(first.Fit(data, options).ok());
@@ -175,6 +181,8 @@ TEST(Checkpoints, ResumeIsBitIdenticalToAnUninterruptedRun) {
     ASSERT_TRUE(last.ok());
     EXPECT_EQ(last->progress().epoch, 3);
     ExpectSameWeights(straight, *last);
+    EXPECT_EQ(last->optimizer().kind, optimizer.kind);
+    if (rmsprop) EXPECT_TRUE(last->optimizer_state().count("conv2d/kernel/rms"));
     if (dropout) {  // 3 batches per epoch (8, 8, 5): the masks' step counter saw 9 steps.
       ASSERT_TRUE(last->optimizer_state().count("dropout/step"));
       EXPECT_EQ(last->optimizer_state().at("dropout/step").f32()[0], 9.0f);

@@ -189,6 +189,31 @@ TEST(ApplySgd, WeightDecayIsDecoupledAndFirst) {
   SgdStep(*mom, {0.5f, 1}, {0.949f, -2.098f}, {-0.05f, -0.1f});
 }
 
+// Keras's RMSprop: ms = 0.9 ms + 0.1 g^2, p -= lr g / sqrt(ms + eps). By hand with lr 0.1,
+// eps 1e-7 from ms = 0: step 1 ms = 0.1 g^2, so p moves by 0.1 g / (sqrt(0.1) |g|) = 0.316228
+// sign(g); step 2 with the same g: ms = 0.19 g^2, a move of 0.1 / sqrt(0.19) = 0.229416.
+TEST(ApplyRmsprop, TwoStepsByHand) {
+  Graph g;
+  NodeId p = *g.AddSource(OpKind::kParameter, "p", F32({2}));
+  NodeId ms = *g.AddSource(OpKind::kParameter, "ms", F32({2}), {{"trainable", AttrValue::Int(0)}});
+  NodeId grad = *g.AddSource(OpKind::kInput, "g", F32({2}));
+  ASSERT_TRUE(g.AddOp(OpKind::kApplyRmsprop, "rmsprop", {p, ms, grad},
+                      {{"lr", AttrValue::Float(0.1)},
+                       {"rho", AttrValue::Float(0.9)},
+                       {"epsilon", AttrValue::Float(1e-7)}})
+                  .ok());
+  std::unique_ptr<Executable> exe = Compile(std::move(g));
+  ASSERT_NE(exe, nullptr);
+  Set(*exe, "p", Tensor::F32({2}, {1, -2}));
+  Set(*exe, "g", Tensor::F32({2}, {2, -0.5f}));
+  RunStep(*exe);
+  ExpectValues(Get(*exe, "ms"), {2}, {0.4f, 0.025f});
+  ExpectValues(Get(*exe, "p"), {2}, {1 - 0.316228f, -2 + 0.316228f});
+  RunStep(*exe);
+  ExpectValues(Get(*exe, "ms"), {2}, {0.76f, 0.0475f});
+  ExpectValues(Get(*exe, "p"), {2}, {1 - 0.316228f - 0.229416f, -2 + 0.316228f + 0.229416f});
+}
+
 TEST(ApplyAdam, TwoSteps) {
   Graph g;
   NodeId p = *g.AddSource(OpKind::kParameter, "p", F32({2}));

@@ -70,7 +70,9 @@ absl::StatusOr<Optimizer> OptimizerFromFlags() {
   if (name == "sgd") {
     return Optimizer::Sgd(FlagLr() > 0 ? FlagLr() : 0.01, FlagMomentum(), FlagNesterov());
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown --optimizer '", name, "' (sgd or adam)"));
+  if (name == "rmsprop") return Optimizer::Rmsprop(FlagLr() > 0 ? FlagLr() : 0.001);
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown --optimizer '", name, "' (sgd, adam or rmsprop)"));
 }
 
 // The model `kiln train` starts from: --model, or with --resume the newest complete checkpoint

@@ -29,8 +29,9 @@ ABSL_FLAG(double, validation_split, 0,
 ABSL_FLAG(bool, skip_bad_files, false,
           "--data DIR: skip images that do not decode (and count them) instead of failing");
 ABSL_FLAG(int, epochs, 5, "train: number of epochs");
-ABSL_FLAG(std::string, optimizer, "adam", "train: sgd | adam");
-ABSL_FLAG(double, lr, 0, "train: learning rate (default: Keras's, 0.01 for sgd, 0.001 for adam)");
+ABSL_FLAG(std::string, optimizer, "adam", "train: sgd | adam | rmsprop");
+ABSL_FLAG(double, lr, 0,
+          "train: learning rate (default: Keras's, 0.01 for sgd, 0.001 for adam and rmsprop)");
 ABSL_FLAG(double, momentum, 0, "train: SGD momentum");
 ABSL_FLAG(bool, nesterov, false, "train: SGD with Nesterov momentum");
 ABSL_FLAG(int64_t, limit, 0, "train: use only the first N training images (0: all)");
@@ -151,7 +152,7 @@ commands:
   predict   --model NAME [--seed S] [--image FILE.png|mnist:INDEX]
                                              class probabilities for an image (default: a
                                              synthetic digit)
-  train     --model NAME --data mnist|fashion|DIR --epochs N --batch B --optimizer sgd|adam
+  train     --model NAME --data mnist|fashion|DIR --epochs N --batch B --optimizer sgd|adam|rmsprop
             --lr X --seed S [--limit N] [--stop_at_accuracy F] [--patience P] [--json]
             [--plot curves.png] [--validation_split F] [--skip_bad_files]
                                              train, then report test loss and accuracy; DIR
@@ -174,7 +175,7 @@ commands:
                                              one training step on the JIT and the
                                              interpreter, every kernel's result compared;
                                              names the first kernel that differs
-  export    --model NAME --out DIR [--batch B] [--target-cpu CPU] [--optimizer sgd|adam --lr X]
+  export    --model NAME --out DIR [--batch B] [--target-cpu CPU] [--optimizer sgd|adam|rmsprop --lr X]
                                              compile inference and a training step to DIR/NAME.o
                                              and NAME.h for plain C, with DIR/example.c
   models                                     list the built-in and zoo models

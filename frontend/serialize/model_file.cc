@@ -101,6 +101,7 @@ void ToProto(const ModelFile& f, pb::Model* m) {
   o->set_beta1(f.optimizer.beta1);
   o->set_beta2(f.optimizer.beta2);
   o->set_epsilon(f.optimizer.epsilon);
+  o->set_rho(f.optimizer.rho);
   pb::TrainingConfig* c = m->mutable_config();
   c->set_dataset(f.config.dataset);
   c->set_backend(f.config.backend);
@@ -214,10 +215,10 @@ absl::Status FromProto(const pb::Model& m, ModelFile* f) {
   }
   f->compiled = m.compiled();
   const pb::Optimizer& o = m.optimizer();
-  f->optimizer = {o.kind(),         o.learning_rate(), o.momentum(), o.nesterov(),
-                  o.weight_decay(), o.beta1(),         o.beta2(),    o.epsilon()};
-  if (f->compiled && o.kind() != "sgd" && o.kind() != "adam") {
-    return Bad("optimizer.kind", absl::StrCat("'", o.kind(), "' (sgd or adam)"));
+  f->optimizer = {o.kind(),  o.learning_rate(), o.momentum(), o.nesterov(), o.weight_decay(),
+                  o.beta1(), o.beta2(),         o.epsilon(),  o.rho()};
+  if (f->compiled && o.kind() != "sgd" && o.kind() != "adam" && o.kind() != "rmsprop") {
+    return Bad("optimizer.kind", absl::StrCat("'", o.kind(), "' (sgd, adam or rmsprop)"));
   }
   for (double v : {o.learning_rate(), o.momentum(), o.weight_decay(), o.beta1(), o.beta2(),
                    o.epsilon()}) {

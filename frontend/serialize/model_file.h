@@ -36,10 +36,10 @@ struct SavedLayer {
 };
 
 struct SavedOptimizer {
-  std::string kind;  // "sgd" or "adam".
+  std::string kind;  // "sgd", "adam" or "rmsprop".
   double learning_rate = 0, momentum = 0;
   bool nesterov = false;
-  double weight_decay = 0, beta1 = 0, beta2 = 0, epsilon = 0;
+  double weight_decay = 0, beta1 = 0, beta2 = 0, epsilon = 0, rho = 0;
 };
 
 struct SavedTrainingConfig {
