@@ -72,6 +72,14 @@ absl::Status CheckData(const Model& model, const Dataset& data) {
   const Dims& out = fwd.graph.node(fwd.output).type.dims;
   const int32_t* labels = data.labels.i32();
   const int32_t top = *std::max_element(labels, labels + data.size());
+  if (model.training_config().loss == "binary_crossentropy") {
+    if (top > 1 || *std::min_element(labels, labels + data.size()) < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "binary_crossentropy needs labels 0 and 1 (two classes); the data has labels up to ",
+          top));
+    }
+    return absl::OkStatus();
+  }
   if (out.size() == 2 && top >= out[1]) {
     return absl::InvalidArgumentError(
         absl::StrCat("model '", model.name(), "' has ", out[1], " outputs but the data has ",
@@ -81,25 +89,49 @@ absl::Status CheckData(const Model& model, const Dataset& data) {
   return absl::OkStatus();
 }
 
+// binary_crossentropy needs a last layer Dense(1, activation='sigmoid'); the sparse loss a
+// softmax over the classes.
+absl::Status CheckLossFitsModel(const Model& model, const std::string& loss) {
+  KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, model.Build(1));
+  const Node& out = fwd.graph.node(fwd.output);
+  if (loss == "binary_crossentropy" &&
+      (out.op != OpKind::kSigmoid || out.type.dims != Dims{1, 1})) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model.name(), "': binary_crossentropy needs a last layer Dense(1, ",
+        "activation='sigmoid'), got output ", KerasShape(out.type.dims), " from ", OpName(out.op)));
+  }
+  if (loss == "sparse_categorical_crossentropy" && fwd.logits < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model.name(),
+                     "': sparse_categorical_crossentropy needs a last layer with "
+                     "softmax (for two classes with one sigmoid output, use binary_crossentropy)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status Model::Compile(const Optimizer& optimizer, const std::string& loss,
                             const std::vector<std::string>& metrics) {
-  if (loss != "sparse_categorical_crossentropy") {
+  if (loss != "sparse_categorical_crossentropy" && loss != "binary_crossentropy") {
     return absl::InvalidArgumentError(
-        absl::StrCat("unsupported loss '", loss, "' (supported: sparse_categorical_crossentropy)"));
+        absl::StrCat("unsupported loss '", loss,
+                     "' (supported: sparse_categorical_crossentropy, binary_crossentropy)"));
   }
-  for (const std::string& m : metrics) {
-    if (m != "accuracy") {
+  for (const std::string& m : metrics) {  // Keras: "accuracy" means what the loss implies.
+    if (m != "accuracy" && m != "binary_accuracy" && m != "sparse_categorical_accuracy") {
       return absl::InvalidArgumentError(
-          absl::StrCat("unsupported metric '", m, "' (supported: accuracy)"));
+          absl::StrCat("unsupported metric '", m,
+                       "' (supported: accuracy, binary_accuracy, sparse_categorical_accuracy)"));
     }
   }
   if (optimizer.learning_rate <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("learning rate must be positive, got ", optimizer.learning_rate));
   }
+  KILN_RETURN_IF_ERROR(CheckLossFitsModel(*this, loss));
   optimizer_ = optimizer;
+  config_.loss = loss;
   optimizer_state_.clear();
   progress_ = TrainingProgress{};
   compiled_ = true;

@@ -106,8 +106,8 @@ absl::Status Model::Save(const std::string& path) const {
   f.optimizer_state = optimizer_state_;
   f.compiled = compiled_;
   f.optimizer = ToSaved(optimizer_);
-  f.config = {config_.dataset, config_.backend, config_.batch_size,
-              config_.epochs,  config_.seed,    config_.limit};
+  f.config = {config_.dataset, config_.backend, config_.batch_size, config_.epochs,
+              config_.seed,    config_.limit,   config_.loss};
   f.progress.epoch = progress_.epoch;
   f.progress.step = progress_.step;
   f.progress.has_rng = progress_.has_rng;
@@ -153,7 +153,9 @@ absl::StatusOr<Model> Model::Decode(absl::string_view bytes) {
   if (f.compiled) {
     auto optimizer = FromSaved(f.optimizer);
     if (!optimizer.ok()) return optimizer.status();
-    if (absl::Status s = model->Compile(*optimizer); !s.ok()) return s;
+    const std::string loss =
+        f.config.loss.empty() ? "sparse_categorical_crossentropy" : f.config.loss;
+    if (absl::Status s = model->Compile(*optimizer, loss); !s.ok()) return s;
     // Slots must be exactly the training graph's non-weight Parameters.
     auto train = BuildTrainingGraph(*model, 1, *optimizer);
     if (!train.ok()) return train.status();
@@ -173,8 +175,8 @@ absl::StatusOr<Model> Model::Decode(absl::string_view bytes) {
   } else if (!f.optimizer_state.empty()) {
     return absl::InvalidArgumentError("optimizer_state present but no optimizer compiled");
   }
-  model->config_ = {f.config.dataset, f.config.backend, f.config.batch_size,
-                    f.config.epochs,  f.config.seed,    f.config.limit};
+  model->config_ = {f.config.dataset, f.config.backend, f.config.batch_size, f.config.epochs,
+                    f.config.seed,    f.config.limit,   f.config.loss};
   model->progress_.epoch = f.progress.epoch;
   model->progress_.step = f.progress.step;
   model->progress_.has_rng = f.progress.has_rng;

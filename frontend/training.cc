@@ -94,8 +94,42 @@ struct LossGraph {
 };
 
 // Forward graph plus labels, loss and accuracy.
+// Keras's binary cross-entropy on a sigmoid output, from its logits z (stable for any z):
+// mean(softplus(z) - z * y), y the 0/1 labels; binary accuracy: (z >= 0) == y.
+absl::StatusOr<LossGraph> BuildBinaryLoss(ForwardGraph fwd, int64_t batch) {
+  Graph& g = fwd.graph;
+  const NodeId logit_node = g.node(fwd.output).inputs[0];
+  KILN_ASSIGN_OR_RETURN(NodeId labels,
+                        g.AddSource(OpKind::kInput, "label", {DType::kI32, {batch}}));
+  KILN_ASSIGN_OR_RETURN(
+      NodeId ones, g.AddSource(OpKind::kConstant, "loss/ones", {DType::kI32, {batch}},
+                               {{"value", AttrValue::Floats(std::vector<float>(batch, 1.0f))}}));
+  KILN_ASSIGN_OR_RETURN(NodeId y, g.AddOp(OpKind::kEqual, "loss/y", {labels, ones}));
+  KILN_ASSIGN_OR_RETURN(NodeId z, g.AddOp(OpKind::kReshape, "loss/z", {logit_node},
+                                          {{"shape", AttrValue::Ints({batch})}}));
+  KILN_ASSIGN_OR_RETURN(NodeId sp, g.AddOp(OpKind::kSoftplus, "loss/softplus", {z}));
+  KILN_ASSIGN_OR_RETURN(NodeId zy, g.AddOp(OpKind::kMul, "loss/zy", {z, y}));
+  KILN_ASSIGN_OR_RETURN(NodeId per, g.AddOp(OpKind::kSub, "loss/per_example", {sp, zy}));
+  const Attrs mean = {{"axes", AttrValue::Ints({0})}, {"keepdims", AttrValue::Int(0)}};
+  KILN_ASSIGN_OR_RETURN(NodeId loss, g.AddOp(OpKind::kReduceMean, "loss", {per}, mean));
+  // z >= 0 exactly where relu(z) == z.
+  KILN_ASSIGN_OR_RETURN(NodeId rz, g.AddOp(OpKind::kRelu, "predicted/relu", {z}));
+  KILN_ASSIGN_OR_RETURN(NodeId predicted, g.AddOp(OpKind::kEqual, "predicted", {rz, z}));
+  KILN_ASSIGN_OR_RETURN(NodeId correct, g.AddOp(OpKind::kEqual, "correct", {predicted, y}));
+  KILN_ASSIGN_OR_RETURN(NodeId accuracy, g.AddOp(OpKind::kReduceMean, "accuracy", {correct}, mean));
+  g.set_outputs({loss, accuracy});
+  return LossGraph{std::move(g), loss};
+}
+
 absl::StatusOr<LossGraph> BuildLoss(const Model& model, int64_t batch, GraphForm form) {
   KILN_ASSIGN_OR_RETURN(ForwardGraph fwd, model.Build(batch, form));
+  if (model.training_config().loss == "binary_crossentropy") {
+    if (fwd.graph.node(fwd.output).op != OpKind::kSigmoid) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model '", model.name(), "': binary_crossentropy needs a last layer with sigmoid"));
+    }
+    return BuildBinaryLoss(std::move(fwd), batch);
+  }
   if (fwd.logits < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("model '", model.name(),

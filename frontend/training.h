@@ -90,6 +90,9 @@ struct TrainingConfig {
   int epochs = 0;
   uint64_t seed = 0;
   int64_t limit = 0;
+  // Model::Compile's loss: "sparse_categorical_crossentropy" (also when empty, as in files
+  // from before it was recorded) or "binary_crossentropy".
+  std::string loss;
 };
 
 struct History {

@@ -134,11 +134,12 @@ int Train() {
   const Dataset train = Limit(data->train, limit);
   const Dataset test = Limit(data->test, FlagTestLimit());
   if (!resume) {
-    if (auto s = model->Compile(*optimizer); !s.ok()) return Fail("train", s);
+    if (auto s = model->Compile(*optimizer, FlagLoss()); !s.ok()) return Fail("train", s);
   }
   TrainingConfig config;  // Fit fills in the batch size, epochs, seed and backend.
   config.dataset = data_name;
   config.limit = limit;
+  config.loss = model->training_config().loss;  // Compile's (or the checkpoint's).
   model->set_training_config(config);
   auto backend = ParseBackend(FlagBackend());
   if (!backend.ok()) return Fail("train", backend.status());

@@ -18,6 +18,7 @@ double FlagValidationSplit();  // --data DIR.
 bool FlagSkipBadFiles();       // --data DIR.
 int FlagEpochs();
 std::string FlagOptimizer();
+std::string FlagLoss();
 double FlagLr();
 double FlagMomentum();
 bool FlagNesterov();

@@ -30,6 +30,9 @@ ABSL_FLAG(bool, skip_bad_files, false,
           "--data DIR: skip images that do not decode (and count them) instead of failing");
 ABSL_FLAG(int, epochs, 5, "train: number of epochs");
 ABSL_FLAG(std::string, optimizer, "adam", "train: sgd | adam | rmsprop");
+ABSL_FLAG(std::string, loss, "sparse_categorical_crossentropy",
+          "train: sparse_categorical_crossentropy (a softmax over the classes) | "
+          "binary_crossentropy (two classes, a last layer Dense(1, activation='sigmoid'))");
 ABSL_FLAG(double, lr, 0,
           "train: learning rate (default: Keras's, 0.01 for sgd, 0.001 for adam and rmsprop)");
 ABSL_FLAG(double, momentum, 0, "train: SGD momentum");
@@ -95,6 +98,7 @@ std::string FlagResume() { return absl::GetFlag(FLAGS_resume); }
 std::string FlagModel() { return absl::GetFlag(FLAGS_model); }
 double FlagValidationSplit() { return absl::GetFlag(FLAGS_validation_split); }
 bool FlagSkipBadFiles() { return absl::GetFlag(FLAGS_skip_bad_files); }
+std::string FlagLoss() { return absl::GetFlag(FLAGS_loss); }
 std::string FlagFormat() { return absl::GetFlag(FLAGS_format); }
 std::string FlagGraph() { return absl::GetFlag(FLAGS_graph); }
 std::string FlagStage() { return absl::GetFlag(FLAGS_stage); }
@@ -155,6 +159,7 @@ commands:
   train     --model NAME --data mnist|fashion|DIR --epochs N --batch B --optimizer sgd|adam|rmsprop
             --lr X --seed S [--limit N] [--stop_at_accuracy F] [--patience P] [--json]
             [--plot curves.png] [--validation_split F] [--skip_bad_files]
+            [--loss sparse_categorical_crossentropy|binary_crossentropy]
                                              train, then report test loss and accuracy; DIR
                                              holds one folder of PNG/JPEG images per class
   viz convolve    --image FILE.png|mnist:INDEX --kernel NAME|"-1,0,1;-2,0,2;-1,0,1"

@@ -109,6 +109,7 @@ void ToProto(const ModelFile& f, pb::Model* m) {
   c->set_epochs(f.config.epochs);
   c->set_seed(f.config.seed);
   c->set_limit(f.config.limit);
+  c->set_loss(f.config.loss);
   pb::Metadata* md = m->mutable_metadata();
   md->set_kiln_version(f.kiln_version);
   md->set_epoch(f.progress.epoch);
@@ -225,7 +226,11 @@ absl::Status FromProto(const pb::Model& m, ModelFile* f) {
     if (!std::isfinite(v)) return Bad("optimizer", "a hyperparameter is not finite");
   }
   const pb::TrainingConfig& c = m.config();
-  f->config = {c.dataset(), c.backend(), c.batch_size(), c.epochs(), c.seed(), c.limit()};
+  f->config = {c.dataset(), c.backend(), c.batch_size(), c.epochs(), c.seed(), c.limit(), c.loss()};
+  if (!c.loss().empty() && c.loss() != "sparse_categorical_crossentropy" &&
+      c.loss() != "binary_crossentropy") {
+    return Bad("config.loss", absl::StrCat("unknown loss '", c.loss(), "'"));
+  }
   if (c.batch_size() < 0 || c.epochs() < 0 || c.limit() < 0) {
     return Bad("config", "negative batch size, epochs or limit");
   }

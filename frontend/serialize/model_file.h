@@ -48,6 +48,7 @@ struct SavedTrainingConfig {
   int epochs = 0;  // Requested in total.
   uint64_t seed = 0;
   int64_t limit = 0;
+  std::string loss;  // Empty in files from before it was recorded: sparse categorical.
 };
 
 // Where training stands: what a checkpoint needs to continue bit-identically.
