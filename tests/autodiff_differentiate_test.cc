@@ -82,11 +82,12 @@ TEST(Differentiate, UnusedParameterGetsZeros) {
 TEST(Differentiate, OpWithoutRuleNamesOpAndNode) {
   Graph g;
   NodeId x = *g.AddSource(OpKind::kParameter, "x", F32({2, 3}), {{"trainable", AttrValue::Int(1)}});
+  // ReduceMax has a rule only without keepdims.
   auto max = g.AddOp(OpKind::kReduceMax, "row_max", {x},
-                     {{"axes", AttrValue::Ints({1})}, {"keepdims", AttrValue::Int(0)}});
+                     {{"axes", AttrValue::Ints({1})}, {"keepdims", AttrValue::Int(1)}});
   ASSERT_TRUE(max.ok()) << max.status();
   auto loss = g.AddOp(OpKind::kReduceSum, "loss", {*max},
-                      {{"axes", AttrValue::Ints({0})}, {"keepdims", AttrValue::Int(0)}});
+                      {{"axes", AttrValue::Ints({0, 1})}, {"keepdims", AttrValue::Int(0)}});
   ASSERT_TRUE(loss.ok()) << loss.status();
   auto grads = Differentiate(g, *loss, {x});
   ASSERT_FALSE(grads.ok());

@@ -1,4 +1,5 @@
 // Gradient checks of the unary ops, softmax, reductions, broadcast and the loss.
+#include "gmock/gmock.h"
 #include "tests/autodiff_gradcheck.h"
 
 namespace kiln {
@@ -142,6 +143,35 @@ INSTANTIATE_TEST_SUITE_P(
                       BroadcastCase{"LastAxisNegative", {3, 2}, {3, 2, 5}, {-1}},
                       BroadcastCase{"FromScalar", {}, {2, 3}, {0, 1}}),
     [](const ::testing::TestParamInfo<BroadcastCase>& info) { return info.param.name; });
+
+// ReduceMax (GlobalMaxPooling2D): distinct values, so the max moves smoothly under small steps.
+TEST(ReduceMaxGrad, MatchesFiniteDifferencesWithoutTies) {
+  Case t("ReduceMax", 139);
+  std::vector<float> x(2 * 3 * 4 * 5);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::fmod(0.618034f * (i + 1), 1.0f) * 4 - 2;
+  t.ProjectAndCheck(t.Op(OpKind::kReduceMax, "max", {t.Param("x", {2, 3, 4, 5}, x)},
+                         {{"axes", AttrValue::Ints({1, 2})}, {"keepdims", AttrValue::Int(0)}}));
+}
+
+// Tied maxima share the gradient equally, as TensorFlow's reduce_max gradient does.
+TEST(ReduceMaxGrad, TiesShareTheGradient) {
+  Graph g;
+  NodeId x = *g.AddSource(OpKind::kParameter, "x", F32({1, 4}), {{"trainable", AttrValue::Int(1)}});
+  NodeId m = *g.AddOp(OpKind::kReduceMax, "m", {x},
+                      {{"axes", AttrValue::Ints({1})}, {"keepdims", AttrValue::Int(0)}});
+  NodeId loss = *g.AddOp(OpKind::kReduceSum, "loss", {m},
+                         {{"axes", AttrValue::Ints({0})}, {"keepdims", AttrValue::Int(0)}});
+  auto grads = Differentiate(g, loss, {x});
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  g.set_outputs({(*grads)[0]});
+  auto exe = CreateInterpreter(g);
+  ASSERT_TRUE(exe.ok());
+  ASSERT_TRUE((*exe)->SetTensor("x", Tensor::F32({1, 4}, {1, 3, 3, -2})).ok());
+  ASSERT_TRUE((*exe)->Run().ok());
+  auto dx = (*exe)->GetTensor(g.node((*grads)[0]).name);
+  ASSERT_TRUE(dx.ok());
+  EXPECT_THAT(std::vector<float>(dx->f32(), dx->f32() + 4), testing::ElementsAre(0, 0.5f, 0.5f, 0));
+}
 
 // Rsqrt (batch normalization's scale) on positive inputs, where it is defined.
 TEST(RsqrtGrad, MatchesFiniteDifferences) {
