@@ -81,7 +81,7 @@ class Args {
     const PyValue* v = Get(name);
     if (v == nullptr) {
       if (fallback) return *fallback;
-      return At(call_, absl::StrCat(layer_, " needs '", name, "'"));
+      return Missing(name);
     }
     return IntValue(name, *v, lo, hi);
   }
@@ -92,7 +92,7 @@ class Args {
     const PyValue* v = Get(name);
     if (v == nullptr) {
       if (fallback) return *fallback;
-      return At(call_, absl::StrCat(layer_, " needs '", name, "'"));
+      return Missing(name);
     }
     if (v->kind == PyValue::Kind::kInt) {
       KILN_ASSIGN_OR_RETURN(int64_t n, IntValue(name, *v, lo, hi));
@@ -111,7 +111,7 @@ class Args {
     const PyValue* v = Get(name);
     if (v == nullptr) {
       if (fallback) return *fallback;
-      return At(call_, absl::StrCat(layer_, " needs '", name, "'"));
+      return Missing(name);
     }
     if (v->kind == PyValue::Kind::kInt) return static_cast<double>(v->int_value);
     if (v->kind != PyValue::Kind::kFloat) return Bad(name, *v, "expected a number");
@@ -175,6 +175,9 @@ class Args {
     return Bad(name, *v, absl::StrCat("only '", allowed[0], "' is supported"));
   }
 
+  absl::Status Missing(const std::string& name) const {
+    return At(call_, absl::StrCat(layer_, " needs '", name, "'"));
+  }
   absl::Status At(int line, int column, absl::string_view msg) const {
     return absl::InvalidArgumentError(absl::StrCat(file_, ":", line, ":", column, ": ", msg));
   }
