@@ -25,6 +25,13 @@ class Emitter {
     return g_.AddSource(OpKind::kConstant, g_.UniqueName("grad/const"), {DType::kF32, {}},
                         {{"value", AttrValue::Floats({value})}});
   }
+  // A reduction's "axes" as non-negative axes of its input.
+  std::vector<int64_t> ReducedAxes() const {
+    const int64_t rank = static_cast<int64_t>(input(0).type.dims.size());
+    std::vector<int64_t> axes;
+    for (int64_t a : node().GetInts("axes")) axes.push_back(a < 0 ? a + rank : a);
+    return axes;
+  }
   // Sums `dy` down to input `i`'s shape when that input was a broadcast scalar.
   absl::StatusOr<NodeId> Unbroadcast(int i, NodeId dy) {
     const Dims& want = input(i).type.dims;
@@ -218,13 +225,9 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
     case OpKind::kReduceSum:
     case OpKind::kReduceMean: {
       const Dims& in_dims = e.input(0).type.dims;
-      std::vector<int64_t> axes;
+      const std::vector<int64_t> axes = e.ReducedAxes();
       int64_t count = 1;
-      for (int64_t a : n.GetInts("axes")) {
-        int64_t axis = a < 0 ? a + static_cast<int64_t>(in_dims.size()) : a;
-        axes.push_back(axis);
-        count *= in_dims[axis];
-      }
+      for (int64_t axis : axes) count *= in_dims[axis];
       NodeId d = dy;
       if (n.GetInt("keepdims") != 0) {  // Drop the kept size-1 axes before broadcasting back.
         Dims squeezed;
@@ -263,10 +266,7 @@ absl::StatusOr<std::vector<NodeId>> ApplyGradRule(Graph& graph, NodeId id, NodeI
       // reduce_max gradient, so GlobalMaxPooling2D matches Keras).
       const Dims& in_dims = e.input(0).type.dims;
       if (n.GetInt("keepdims") != 0) return NoRule(n, " with keepdims=1");
-      std::vector<int64_t> axes;
-      for (int64_t a : n.GetInts("axes")) {
-        axes.push_back(a < 0 ? a + static_cast<int64_t>(in_dims.size()) : a);
-      }
+      const std::vector<int64_t> axes = e.ReducedAxes();
       Attrs spread = {{"shape", AttrValue::Ints(in_dims)}, {"axes", AttrValue::Ints(axes)}};
       KILN_ASSIGN_OR_RETURN(NodeId max_spread, e.Op(0, OpKind::kBroadcast, {id}, spread));
       KILN_ASSIGN_OR_RETURN(NodeId mask, e.Op(0, OpKind::kEqual, {n.inputs[0], max_spread}));
